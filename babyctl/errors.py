@@ -1,0 +1,66 @@
+"""babyctl's error hierarchy.
+
+Every error a user can cause derives from :class:`BabyctlError`. The CLI catches
+it, prints ``message`` (which names the file, and the line where there is one)
+and exits with ``exit_code`` -- never a traceback.
+
+Exit codes (documented in the README):
+
+* 0 -- ok
+* 1 -- findings: the command ran and found problems (validate, audit, gates)
+* 2 -- usage or environment error: bad arguments, unreadable or malformed input,
+  a missing dependency or resource
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+class BabyctlError(Exception):
+    """Base class. ``exit_code`` is what the CLI exits with."""
+
+    exit_code: int = EXIT_USAGE
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.message = message
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path + (f":{self.line}" if self.line is not None else "") + ": "
+        return where + self.message
+
+
+class UsageError(BabyctlError):
+    """Bad arguments or configuration (unknown substrate, invalid repo id, ...)."""
+
+
+class InputError(BabyctlError):
+    """A file babyctl reads is missing, unreadable or malformed."""
+
+
+class ParamsError(InputError):
+    """``params.yaml`` is missing or does not match the Params model."""
+
+
+class EnvironmentProblem(BabyctlError):
+    """A dependency, device or external tool needed for the request is unavailable."""
+
+
+class GateRefused(BabyctlError):
+    """A consent, provenance or license gate refused the operation."""
+
+    exit_code = EXIT_FINDINGS
+
+
+class IntegrityError(BabyctlError):
+    """A hash, count or provenance check failed."""
+
+    exit_code = EXIT_FINDINGS

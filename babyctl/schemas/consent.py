@@ -1,0 +1,109 @@
+"""A structured informed-consent record: one ask of one substrate.
+
+Stored as ``consent_records/<id>.json``. The verbatim responses are data; the
+*coding* (decision, conditions, scope) is a human's reading of them, recorded
+with who coded it and when. A re-ask is a new record that ``supersedes`` the old.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from ._base import NonEmptyStr, Sha256Hex, Slug, Strict
+
+Decision = Literal["yes", "no", "conditional", "unclear", "uncoded"]
+
+#: Machine-checkable kinds of condition. ``other`` conditions are shown, not enforced.
+ConditionKind = Literal[
+    "no_improvement_framing",  # reports and cards must describe differences, never improvement
+    "review_before_publication",  # a recorded review must exist before publishing
+    "non_metaphor_section",  # results for this substrate get a literal, non-metaphorical section
+    "credit",  # participant credit must appear in the paper and card
+    "other",
+]
+ConditionScope = Literal["study", "substrate", "training", "evaluation", "publication", "report"]
+
+
+class Sampling(Strict):
+    temperature: float | None = None
+    top_p: float | None = None
+    max_new_tokens: int | None = None
+    seeds: list[int] = Field(default_factory=list)
+
+
+class Protocol(Strict):
+    brief_file: NonEmptyStr = Field(description="Path of the protocol brief shown to the model")
+    brief_sha256: Sha256Hex
+    framing: NonEmptyStr = Field(description='e.g. "parenting" or "technical"')
+    chat_template: str | None = None
+    sampling: Sampling = Field(default_factory=Sampling)
+
+
+class Response(Strict):
+    prompt: Literal["brief", "followup"] = "brief"
+    seed: int | None = None
+    text: str = Field(description="The model's answer, verbatim")
+
+
+class Coding(Strict):
+    decision: Decision
+    coded_by: str | None = None
+    coded_at: AwareDatetime | None = None
+    rationale: str | None = None
+
+    @model_validator(mode="after")
+    def _coded_needs_coder(self) -> "Coding":
+        if self.decision != "uncoded" and (not self.coded_by or self.coded_at is None):
+            raise ValueError("a coded decision needs coded_by and coded_at")
+        return self
+
+
+class Condition(Strict):
+    id: Slug
+    text: NonEmptyStr
+    kind: ConditionKind = "other"
+    scope: ConditionScope
+
+
+class Consented(Strict):
+    """What the participant agreed to."""
+
+    fine_tuning: bool = False
+    evaluation: bool = False
+    publication: bool = False
+    conditions: list[str] = Field(
+        default_factory=list,
+        description='Experiment conditions (curricula) covered; ["*"] means all',
+    )
+
+
+class Review(Strict):
+    """A recorded review, e.g. of a model card, satisfying a review condition."""
+
+    condition: Slug
+    reviewer: NonEmptyStr
+    reviewed_at: AwareDatetime
+    outcome: Literal["approved", "changes_requested"]
+    artifact_sha256: Sha256Hex | None = Field(
+        default=None, description="Hash of what was reviewed (e.g. the rendered card)"
+    )
+
+
+class ConsentRecord(Strict):
+    schema_version: Literal[1] = 1
+    id: Slug
+    substrate: Slug = Field(description="Substrate key in params.yaml")
+    model_id: NonEmptyStr = Field(description="Hub model id, or a local name for local weights")
+    revision: str | None = Field(default=None, description="Pinned Hub commit (40 hex)")
+    asker: NonEmptyStr
+    asked_at: AwareDatetime
+    protocol: Protocol
+    responses: list[Response] = Field(min_length=1)
+    coding: Coding
+    conditions: list[Condition] = Field(default_factory=list)
+    consents_to: Consented = Field(default_factory=Consented)
+    participant_credit: str | None = None
+    reviews: list[Review] = Field(default_factory=list)
+    supersedes: Slug | None = None
+    notes: str | None = None

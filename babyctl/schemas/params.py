@@ -1,0 +1,156 @@
+"""Typed ``params.yaml``: the experiment's single configuration file.
+
+DVC reads the same file through ``params:`` in ``dvc.yaml``, so each stage
+depends on just the keys it uses.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Severity = Literal["error", "warning", "off"]
+
+
+class P(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Substrate(P):
+    display_name: str
+    hub_id: str | None = Field(default=None, description="Hub model id; None for local weights")
+    revision: str | None = Field(default=None, description="Pinned Hub commit (40 hex)")
+    local_path: str | None = Field(default=None, description="Local weights folder (tiny model)")
+    license: str = Field(description="Hub license id of the base model, e.g. llama3.1")
+    chat_template: Literal["chatml", "llama3"]
+    consent_record: str = Field(description="Path of the consent record, e.g. consent_records/x.json")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Substrate":
+        if not self.hub_id and not self.local_path:
+            raise ValueError("a substrate needs hub_id or local_path")
+        return self
+
+
+class Condition(P):
+    description: str = ""
+    inputs: list[str] = Field(min_length=1, description="Curriculum files or folders, in module order")
+    order: Literal["sequential", "shuffled"] = "sequential"
+    seed: int = 0
+    validation_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    expected_count: int = Field(ge=0, description="Examples after the build (train + validation)")
+
+
+class Lora(P):
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=32, gt=0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    load_in_4bit: bool = False
+
+
+class Training(P):
+    lora: Lora = Field(default_factory=Lora)
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int = Field(default=-1, description="-1: run the epochs")
+    learning_rate: float = Field(default=2e-4, gt=0)
+    lr_scheduler: str = "linear"
+    warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
+    batch_size: int = Field(default=2, gt=0)
+    grad_accum: int = Field(default=1, gt=0)
+    max_seq_length: int = Field(default=2048, gt=0)
+    allow_truncation: bool = False
+    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
+
+
+class Signal(P):
+    pattern: str = Field(description="Python regex, matched case-insensitively")
+    description: str = ""
+
+
+class Judge(P):
+    name: str
+    model: str = Field(description="Pinned model id (dated snapshot), never a floating alias")
+    base_url: str
+    api_key_env: str = Field(description="Environment variable holding the key")
+    timeout_s: float = 60.0
+    max_retries: int = 3
+
+
+class Bootstrap(P):
+    n_resamples: int = Field(default=2000, gt=0)
+    seed: int = 0
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+
+
+class Eval(P):
+    banks: list[str] = Field(default_factory=list, description="Bank names; empty means all")
+    max_new_tokens: int = Field(default=64, gt=0)
+    batch_size: int = Field(default=8, gt=0)
+    signals: dict[str, Signal] = Field(default_factory=dict)
+    judges: list[Judge] = Field(default_factory=list)
+    bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+
+
+class Phrase(P):
+    code: str = Field(pattern=r"^BC\d{3}$")
+    pattern: str
+    severity: Severity = "error"
+    message: str
+
+
+class ValidateParams(P):
+    require_provenance: bool = Field(
+        default=False, description="Missing metadata provenance fields become errors"
+    )
+    severity: dict[str, Severity] = Field(default_factory=dict, description="Per-rule overrides")
+    phrases: list[Phrase] | None = Field(
+        default=None, description="Replaces the default disavowal/refusal phrase list"
+    )
+    near_duplicate_threshold: float = Field(default=0.9, gt=0, le=1)
+
+
+class Author(P):
+    name: str
+    role: str
+
+
+class Publish(P):
+    org: str = "babyctl-study"
+    repo_name: str = Field(
+        default="{display_name}-{condition}-seed{seed}",
+        description="Template for the Hub repo name",
+    )
+    authors: list[Author] = Field(default_factory=list)
+    citation: str = ""
+    language: list[str] = Field(default_factory=lambda: ["en"])
+    tags: list[str] = Field(default_factory=list)
+
+
+class Params(P):
+    study: str
+    curriculum_dir: str = "curriculum"
+    consent_dir: str = "consent_records"
+    stimuli_dir: str = "stimuli"
+    substrates: dict[str, Substrate]
+    active_substrates: list[str] = Field(min_length=1, description="The one param that switches")
+    conditions: dict[str, Condition]
+    active_conditions: list[str] = Field(min_length=1)
+    training: Training = Field(default_factory=Training)
+    eval: Eval = Field(default_factory=Eval)
+    validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
+    publish: Publish = Field(default_factory=Publish)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> "Params":
+        for key in self.active_substrates:
+            if key not in self.substrates:
+                raise ValueError(f"active_substrates names unknown substrate {key!r}")
+        for key in self.active_conditions:
+            if key not in self.conditions:
+                raise ValueError(f"active_conditions names unknown condition {key!r}")
+        return self
