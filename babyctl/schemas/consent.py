@@ -44,6 +44,9 @@ class Response(Strict):
     prompt: Literal["brief", "followup"] = "brief"
     seed: int | None = None
     text: str = Field(description="The model's answer, verbatim")
+    verbatim: bool = Field(
+        default=True, description="False when text is a paraphrase (illustrative records)"
+    )
 
 
 class Coding(Strict):
