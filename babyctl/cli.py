@@ -21,8 +21,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: rendering it with rich imports rich+markdown-it (~0.1 s) on every --help
+    rich_markup_mode=None,
 )
-schema_app = typer.Typer(help="JSON Schemas exported from the pydantic models.", no_args_is_help=True)
+schema_app = typer.Typer(help="JSON Schemas exported from the pydantic models.", no_args_is_help=True,
+                         rich_markup_mode=None)
 app.add_typer(schema_app, name="schema")
 
 ParamsOpt = typer.Option(Path("params.yaml"), "--params", help="The experiment's params.yaml.")
@@ -56,10 +59,247 @@ def schema_export(
 
 
 # --- validate (issue 2) -----------------------------------------------------------------------
+@app.command("validate")
+def validate_cmd(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Files or folders; none: everything params.yaml declares."),
+    fmt: str = typer.Option("text", "--format", help="text | json | github"),
+    params: Optional[Path] = typer.Option(None, "--params", help="The experiment's params.yaml [default: params.yaml]."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write a JSON report (findings, counts, provenance)."),
+) -> None:
+    """Check curriculum, consent records, stimuli and params (exit 0 clean, 1 errors, 2 usage).
+
+    Example: babyctl validate curriculum/self-worth.jsonl --format github
+    """
+    from .errors import UsageError
+    from .validate import run_experiment, run_paths
+    from .validate.reporters import REPORTERS, write_report
+
+    if fmt not in REPORTERS:
+        raise fail(UsageError(f"unknown --format {fmt!r} (choose from: {', '.join(REPORTERS)})"))
+    if paths:
+        outcome = run_paths(paths, params)
+    else:
+        params_path = params or Path("params.yaml")
+        if not params_path.is_file():
+            raise fail(UsageError("params file not found (run from the experiment's root or pass --params)",
+                                  path=params_path))
+        outcome = run_experiment(params_path.parent, params_path)
+    REPORTERS[fmt](outcome, sys.stdout, sys.stderr)
+    if report is not None:
+        write_report(outcome, report)
+    raise typer.Exit(1 if outcome.errors else 0)
+
+
 # --- build, ledger, audit, migrate (issue 3) ---------------------------------------------------
+@app.command("build")
+def build_cmd(
+    condition: str = typer.Argument(..., help="A condition key of params.yaml, e.g. core."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Build data/build/CONDITION/ (train.jsonl, valid.jsonl, dataset card) deterministically.
+
+    Example: babyctl build core
+    """
+    from .build import build_from_params
+
+    result = build_from_params(condition, params)
+    valid = f", {result.n_valid} validation" if result.valid_path else ""
+    typer.echo(f"{result.train_path.relative_to(result.out_dir.parents[2])}: {result.n_train} train{valid} "
+               f"examples, sha256 {result.train_sha256}")
+
+
+@app.command("ledger")
+def ledger_cmd(
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if SHA256SUMS is stale or wrong."),
+    root: Path = typer.Option(Path("."), "--root", help="The experiment (DVC repository) root."),
+) -> None:
+    """Write SHA256SUMS (sha256sum format) for every file dvc.lock and .dvc files track.
+
+    Example: babyctl ledger && sha256sum -c SHA256SUMS
+    """
+    from . import ledger
+
+    if check:
+        problems = ledger.check(root)
+        for p in problems:
+            typer.echo(str(p))
+        if problems:
+            raise typer.Exit(1)
+        typer.echo(f"{ledger.LEDGER}: ok")
+        return
+    path, n = ledger.write(root)
+    typer.echo(f"{path.name}: {n} files")
+
+
+@app.command("audit")
+def audit_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    root: Path = typer.Option(Path("."), "--root", help="The experiment (DVC repository) root."),
+    no_status: bool = typer.Option(False, "--no-status", help="Skip the pipeline-status check (dvc status)."),
+) -> None:
+    """Verify hashes (dvc.lock, SHA256SUMS), pipeline status, adapter provenance+consent, stray files.
+
+    Example: babyctl audit --json
+    """
+    from . import audit, audit_report
+
+    result = audit.audit(root, pipeline_status=not no_status)
+    if as_json:
+        typer.echo(audit_report.to_json(result))
+    else:
+        audit_report.print_table(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("migrate")
+def migrate_cmd(
+    legacy_dir: Path = typer.Argument(..., help="The legacy study folder (read only; never modified)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the migrated experiment into (new or empty)."),
+) -> None:
+    """Import a legacy study layout: verify its MANIFEST.md, convert curriculum, consent, stimuli.
+
+    Example: babyctl migrate ../shared/three-babies --out migrated
+    """
+    from .migrate import migrate
+
+    report = migrate(legacy_dir, out)
+    typer.echo(f"{out / 'MIGRATION_REPORT.md'}: {report.summary()}")
+    raise typer.Exit(0)
+
+
 # --- tiny-model, train (issue 4) ---------------------------------------------------------------
+@app.command("tiny-model")
+def tiny_model(
+    out: Path = typer.Option(Path("models/base/tiny"), "--out", help="Folder to write the model into."),
+    template: str = typer.Option("chatml", "--template", help="Chat template: chatml or llama3."),
+) -> None:
+    """Build the embedded tiny Llama model + tokenizer, offline and deterministically.
+
+    Example: babyctl tiny-model --out models/base/tiny
+    """
+    from .tinymodel import build_tiny_model
+
+    typer.echo(str(build_tiny_model(out, template=template)))  # type: ignore[arg-type]
+
+
+@app.command("train")
+def train(
+    substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
+    condition: str = typer.Option(..., "--condition", help="Condition key in params.yaml."),
+    seed: int = typer.Option(..., "--seed", help="Training seed."),
+    backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf."),
+    params: Path = ParamsOpt,
+) -> None:
+    """LoRA-train SUBSTRATE on CONDITION's build output, behind the consent gate.
+
+    Writes models/<S>/<C>/seed-<N>/{adapter/,provenance.json} and
+    metrics/train/<S>/<C>/seed-<N>.json + .loss.tsv.
+
+    Example: babyctl train --substrate tiny --condition core --seed 1
+    """
+    from .train.run import train as run_train
+
+    result = run_train(params, substrate=substrate, condition=condition, seed=seed, backend=backend)
+    typer.echo(f"{result.run_dir} ({result.backend}, {result.steps} steps, final loss {result.final_loss:.4f})")
+
+
 # --- eval, report (issue 5) --------------------------------------------------------------------
+@app.command("eval")
+def eval_cmd(
+    substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
+    baseline: bool = typer.Option(False, "--baseline", help="Evaluate the base model (no adapter)."),
+    condition: Optional[str] = typer.Option(None, "--condition", help="Condition of the adapter."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Greedy completions over the stimulus banks, then surface signals (+ judges if configured).
+
+    Writes eval/<S>/baseline/ or eval/<S>/<C>/seed-<N>/ with completions.jsonl, scores.jsonl and
+    provenance. An interrupted run resumes without redoing finished rows.
+
+    Example: babyctl eval --substrate tiny --condition core --seed 1
+    """
+    from .evaluate.command import evaluate
+
+    gen, scored = evaluate(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed)
+    if gen.stale is not None:
+        typer.echo(f"note: rows made with other settings were moved to {gen.stale}", err=True)
+    typer.echo(f"{gen.completions} ({gen.total} completions: {gen.generated} generated, "
+               f"{gen.reused} reused)")
+    fails = f", {scored.judge_failures} judge votes failed (recorded)" if scored.judge_failures else ""
+    typer.echo(f"{scored.scores} ({scored.total} rows: {scored.scored} scored, {scored.reused} reused{fails})")
+
+
+@app.command("report")
+def report_cmd(params: Path = ParamsOpt) -> None:
+    """Rates with cluster-bootstrap CIs, seed spread, baseline-vs-trained differences (Holm).
+
+    Reads eval/**/scores.jsonl; writes reports/report.md, reports/plots/*.png, metrics/eval.json
+    and metrics/eval_rates.tsv. Wording is neutral (differences, never improvement).
+
+    Example: babyctl report
+    """
+    from .evaluate.report import build_report
+
+    result = build_report(params)
+    for path in result.written:
+        typer.echo(str(path))
+
+
 # --- publish, card (issue 6) -------------------------------------------------------------------
+@app.command("publish")
+def publish_cmd(
+    substrate: str = typer.Argument(..., help="Substrate key in params.yaml, e.g. hermes or tiny."),
+    condition: Optional[str] = typer.Option(None, "--condition", help="Default: the first active condition."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Default: the first training seed."),
+    repo_id: Optional[str] = typer.Option(None, "--repo-id", help="ORG/NAME; default from params.publish."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Gate and stage only; print the staged folder."),
+    private: bool = typer.Option(False, "--private", help="Create the Hub repo as private."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Gate, stage and push one run's adapter to the Hugging Face Hub (one commit + one tag).
+
+    Example: babyctl publish hermes --condition core --seed 1 --dry-run
+    """
+    from .publish.flow import publish
+
+    out = publish(params, substrate, condition=condition, seed=seed, repo_id=repo_id, dry_run=dry_run,
+                  private=private)
+    for w in out.warnings:
+        typer.echo(f"babyctl: warning: {w} (a real publish refuses this)", err=True)
+    if out.pushed is None:
+        typer.echo(f"staged {out.staged} for {out.release.repo_id} (tag {out.release.tag}); dry run: nothing pushed")
+        return
+    p = out.pushed
+    did = ("new commit" if p.new_commit else "no new commit: files already on the Hub") + \
+          (", new tag" if p.new_tag else ", tag already there")
+    typer.echo(f"published {p.repo_id}@{p.tag} -> commit {p.commit} ({did})\nstaged copy: {out.staged}")
+
+
+@app.command("card")
+def card_cmd(
+    substrate: str = typer.Argument(..., help="Substrate key in params.yaml."),
+    condition: Optional[str] = typer.Option(None, "--condition"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    repo_id: Optional[str] = typer.Option(None, "--repo-id", help="ORG/NAME the card is for."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the card here instead of stdout."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Render the model card (README.md) for a run; prints its sha256 (what a review pins) to stderr.
+
+    Example: babyctl card hermes --out /tmp/README.md
+    """
+    from .fsutil import atomic_write_text, sha256_bytes
+    from .publish.flow import render_card
+
+    _, text = render_card(params, substrate, condition=condition, seed=seed, repo_id=repo_id)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
+    typer.echo(f"card sha256: {sha256_bytes(text.encode('utf-8'))}", err=True)
+
+
 
 
 def main() -> None:

@@ -10,10 +10,14 @@ from typing import Sequence
 import yaml
 
 
+#: libyaml's loader when PyYAML was built with it (10-20x faster), else the pure-Python one
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def node_tree(text: str) -> yaml.Node | None:
     """Compose ``text`` into a YAML node tree (positions kept); None if it cannot."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=FAST_LOADER)
     except yaml.YAMLError:
         return None
 
@@ -43,3 +47,80 @@ def locate(root: yaml.Node | None, loc: Sequence[str | int]) -> tuple[int, int]:
         else:
             return (line, col)
     return (line, col)
+
+
+def locate_json(text: str, loc: Sequence[str | int]) -> tuple[int, int]:
+    """1-based (line, col) of the deepest key/item on ``loc`` in JSON ``text``.
+
+    A fast path for JSON (JSONL lines, consent records): it walks the text with the
+    C JSON scanner, skipping sibling values with ``raw_decode``, instead of
+    composing a YAML tree. Falls back to (1, 1) -- or the deepest position reached --
+    on text it cannot walk. Columns count characters, not bytes.
+    """
+    idx = _json_index(text, loc)
+    line = text.count("\n", 0, idx) + 1
+    return line, idx - (text.rfind("\n", 0, idx) + 1) + 1
+
+
+_DECODER = None
+
+
+def _json_index(text: str, loc: Sequence[str | int]) -> int:
+    import json
+    from json.decoder import scanstring
+
+    global _DECODER
+    if _DECODER is None:
+        _DECODER = json.JSONDecoder()
+    ws = " \t\n\r"
+    n = len(text)
+
+    def skip(i: int) -> int:
+        while i < n and text[i] in ws:
+            i += 1
+        return i
+
+    i = skip(0)
+    if text.startswith("\ufeff", i):
+        i = skip(i + 1)
+    best = i
+    try:
+        for part in loc:
+            if i >= n:
+                return best
+            if text[i] == "{" and isinstance(part, str):
+                i = skip(i + 1)
+                found = False
+                while i < n and text[i] == '"':
+                    key_pos = i
+                    key, i = scanstring(text, i + 1)
+                    i = skip(i)
+                    if i >= n or text[i] != ":":
+                        return best
+                    i = skip(i + 1)
+                    if key == part:
+                        best, found = key_pos, True
+                        break
+                    _, i = _DECODER.raw_decode(text, i)
+                    i = skip(i)
+                    if i < n and text[i] == ",":
+                        i = skip(i + 1)
+                if not found:
+                    return best
+            elif text[i] == "[" and isinstance(part, int):
+                i = skip(i + 1)
+                for _ in range(part):
+                    if i >= n or text[i] == "]":
+                        return best
+                    _, i = _DECODER.raw_decode(text, i)
+                    i = skip(i)
+                    if i < n and text[i] == ",":
+                        i = skip(i + 1)
+                if i >= n or text[i] == "]":
+                    return best
+                best = i
+            else:
+                return best
+    except (ValueError, IndexError):
+        return best
+    return best

@@ -79,3 +79,106 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, input:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "babyctl", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, input=input)
+
+
+# --- training fixtures (issue 4) ---------------------------------------------------------------
+def write_core_build(exp: Path, condition: str = "core") -> Path:
+    """Make ``data/build/<condition>/train.jsonl`` in experiment ``exp``; returns it.
+
+    Uses ``babyctl build`` (issue 3) when that command exists; until it lands, falls back to
+    concatenating the condition's inputs in order (what a sequential build writes).
+    """
+    out = exp / "data" / "build" / condition / "train.jsonl"
+    try:
+        import babyctl.build  # noqa: F401
+        has_build = True
+    except ImportError:
+        has_build = False
+    if has_build:
+        proc = run_cli("build", condition, cwd=exp)
+        assert proc.returncode == 0, proc.stderr
+        assert out.is_file(), f"babyctl build wrote no {out}"
+        return out
+    import yaml
+
+    params = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
+    lines = []
+    for rel in params["conditions"][condition]["inputs"]:
+        lines += [ln for ln in (exp / rel).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The embedded tiny ChatML model (``babyctl.tinymodel``), built once per session. Read-only."""
+    from babyctl.tinymodel import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny")
+
+
+def install_tiny_model(exp: Path, tiny_model_dir: Path) -> Path:
+    """Copy the session's tiny model to where params.yaml expects it (models/base/tiny)."""
+    dest = exp / "models" / "base" / "tiny"
+    shutil.copytree(tiny_model_dir, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, tiny_model_dir) -> Path:
+    """A finished ``babyctl train --substrate tiny --condition core --seed 1`` run folder.
+
+    Returns ``<exp>/models/tiny/core/seed-1`` (adapter/, provenance.json); the experiment root
+    is ``trained_run.parents[3]`` and the train metrics are under ``<exp>/metrics/train/tiny/core/``.
+    Shared by the train, eval and publish tests: treat it as read-only (copy it to modify it).
+    """
+    from babyctl.train.run import train
+
+    exp = copy_experiment(tmp_path_factory.mktemp("trained") / "exp")
+    install_tiny_model(exp, tiny_model_dir)
+    write_core_build(exp)
+    result = train(exp / "params.yaml", substrate="tiny", condition="core", seed=1)
+    return result.run_dir
+
+
+# --- pipeline fixtures (issue 3) ---------------------------------------------------------------
+#: environment for `dvc` subprocesses: babyctl (the stage commands) on PATH, offline, no analytics
+PIPELINE_ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1",
+                "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+
+
+def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``dvc ARGS`` in ``cwd`` (text output); with ``check`` assert it succeeded."""
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=PIPELINE_ENV,
+                          capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="session")
+def pipeline_repo(tmp_path_factory) -> Path:
+    """The example experiment after a full ``dvc repro``, committed to git, with a local DVC remote.
+
+    One training seed (``training.seeds: [1]``) to keep it quick; every stage of dvc.yaml runs.
+    Read-only: copy it (``copy_repo``) before changing anything.
+    """
+    import yaml
+
+    base = tmp_path_factory.mktemp("pipeline")
+    exp = copy_experiment(base / "exp", with_dvc=True)
+    params = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
+    params["training"]["seeds"] = [1]
+    (exp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    dvc(exp, "remote", "add", "-d", "store", str(base / "remote"))
+    dvc(exp, "repro")
+    git(exp, "add", "-A")
+    git(exp, "commit", "-qm", "dvc repro")
+    return exp
+
+
+def copy_repo(src: Path, dest: Path) -> Path:
+    """A full copy of a git + DVC repo (cache included), symlinks kept as symlinks."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest

@@ -1,0 +1,304 @@
+"""``babyctl build CONDITION``: a deterministic training set from a condition's recipe.
+
+A *condition* in ``params.yaml`` names its inputs (curriculum files or folders, in
+module order), an order (``sequential`` or ``shuffled`` with ``seed``), an optional
+``validation_fraction`` and the ``expected_count``. The build writes, atomically::
+
+    data/build/<condition>/train.jsonl        one example a line, canonical JSON
+    data/build/<condition>/valid.jsonl        only when validation_fraction > 0
+    data/build/<condition>/dataset_card.json  counts per module/author, sha256 of inputs+outputs
+    data/build/<condition>/dataset_card.md    the same, for people
+
+Rules:
+
+* every input line must parse and match :class:`~babyctl.schemas.CurriculumExample`;
+  the first bad line fails the build, naming ``file:line`` (nothing is skipped);
+* blank lines inside a file are errors too (a trailing newline is fine);
+* example ids (``metadata.id``) must be unique across the condition's inputs; an example
+  without one gets ``<file stem>-L<line>-<sha256[:8] of the line>``;
+* the total (train + validation) must equal ``expected_count``, else the build fails
+  listing the count per input file;
+* shuffling uses ``random.Random(seed).shuffle`` (Mersenne Twister; its output for a
+  given integer seed has been stable across CPython 3 releases);
+* the validation split is the ``round(n * fraction)`` examples with the smallest
+  ``sha256("<seed>:<id>")`` -- independent of the order and stable when other
+  examples are added;
+* the output is canonical (sorted keys, compact separators, UTF-8, LF) and the card
+  carries no timestamp or git commit: the same inputs and params give a byte-identical
+  folder, so DVC sees an unchanged output and does not re-run the stages after it.
+  When a build was made is in ``dvc.lock``'s git history.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from . import __version__
+from .config import load_params
+from .errors import InputError, IntegrityError, UsageError
+from .fsutil import atomic_dir, dumps_json, sha256_bytes
+from .locate import locate, node_tree
+from .schemas.curriculum import CurriculumExample
+from .schemas.params import Condition, Params
+
+BUILD_DIR = Path("data") / "build"
+
+
+@dataclass
+class Example:
+    """One validated input line and where it came from."""
+
+    id: str
+    module: str
+    author: str
+    path: str  # relative to the experiment root, POSIX
+    line: int
+    record: dict
+
+
+@dataclass
+class BuildResult:
+    condition: str
+    out_dir: Path
+    train_path: Path
+    valid_path: Path | None
+    n_train: int
+    n_valid: int
+    per_file: dict[str, int] = field(default_factory=dict)
+    per_module: dict[str, int] = field(default_factory=dict)
+    per_author: dict[str, int] = field(default_factory=dict)
+    train_sha256: str = ""
+    valid_sha256: str | None = None
+
+
+def canonical_line(obj: dict) -> str:
+    """The serialisation written to train/valid.jsonl: sorted keys, compact, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def expand_inputs(inputs: list[str], root: Path) -> list[Path]:
+    """Input entries -> files, in the given (module) order; a folder gives its ``**/*.jsonl`` sorted."""
+    files: list[Path] = []
+    for entry in inputs:
+        p = root / entry
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*.jsonl") if q.is_file())
+            if not found:
+                raise InputError(f"input folder {entry!r} holds no .jsonl files", path=p)
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise InputError(f"input {entry!r} does not exist", path=p)
+    seen: set[Path] = set()
+    for f in files:
+        if f.resolve() in seen:
+            raise UsageError(f"input listed twice in the condition: {f.relative_to(root).as_posix()}")
+        seen.add(f.resolve())
+    return files
+
+
+def read_examples(path: Path, root: Path) -> tuple[list[Example], bytes]:
+    """Parse and validate every line of one JSONL file; raise on the first bad line."""
+    rel = path.relative_to(root).as_posix()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", path=rel)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError("not valid UTF-8", path=rel, line=line)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    out: list[Example] = []
+    for no, line in enumerate(lines, start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            raise InputError("blank line (the build skips nothing: remove it)", path=rel, line=no)
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=rel, line=no)
+        try:
+            CurriculumExample.model_validate_json(line)  # JSON mode: ISO dates are dates
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(line)"
+            more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+            raise InputError(f"invalid example: {where}: {err['msg']}{more}", path=rel, line=no)
+        meta = obj.get("metadata") or {}
+        ex_id = meta.get("id") or f"{path.stem}-L{no}-{sha256_bytes(line.encode('utf-8'))[:8]}"
+        record = {"messages": obj["messages"], "metadata": {**meta, "id": ex_id}}
+        out.append(Example(id=ex_id, module=meta.get("module") or path.stem,
+                           author=meta.get("author") or "(unattributed)", path=rel, line=no,
+                           record=record))
+    return out, raw
+
+
+def split_validation(examples: list[Example], fraction: float, seed: int) -> set[str]:
+    """Ids of the validation examples (see the module docstring)."""
+    n_valid = math.floor(len(examples) * fraction + 0.5) if fraction > 0 else 0
+    if n_valid == 0:
+        return set()
+    if n_valid >= len(examples):
+        raise UsageError(f"validation_fraction {fraction} leaves no training examples")
+    key = lambda ex: hashlib.sha256(f"{seed}:{ex.id}".encode("utf-8")).hexdigest()  # noqa: E731
+    return {ex.id for ex in sorted(examples, key=key)[:n_valid]}
+
+
+def _params_line(params_path: Path, condition: str, key: str) -> int | None:
+    try:
+        text = params_path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return locate(node_tree(text), ["conditions", condition, key])[0]
+
+
+def build(condition: str, params: Params, root: str | Path, *, params_path: str | Path | None = None) -> BuildResult:
+    """Build ``data/build/<condition>/`` under ``root`` from ``params.conditions[condition]``."""
+    root = Path(root).resolve()
+    params_path = Path(params_path) if params_path else root / "params.yaml"
+    if condition not in params.conditions:
+        known = ", ".join(sorted(params.conditions)) or "(none)"
+        raise UsageError(f"unknown condition {condition!r} (params.yaml defines: {known})")
+    cond: Condition = params.conditions[condition]
+    files = expand_inputs(cond.inputs, root)
+
+    examples: list[Example] = []
+    inputs_meta: list[dict] = []
+    per_file: dict[str, int] = {}
+    for f in files:
+        exs, raw = read_examples(f, root)
+        rel = f.relative_to(root).as_posix()
+        per_file[rel] = len(exs)
+        inputs_meta.append({"path": rel, "sha256": sha256_bytes(raw), "size": len(raw), "examples": len(exs)})
+        examples.extend(exs)
+
+    seen: dict[str, Example] = {}
+    for ex in examples:
+        if ex.id in seen:
+            first = seen[ex.id]
+            raise InputError(f"duplicate example id {ex.id!r} (first at {first.path}:{first.line})",
+                             path=ex.path, line=ex.line)
+        seen[ex.id] = ex
+
+    total = len(examples)
+    if total != cond.expected_count:
+        detail = ", ".join(f"{p}: {n}" for p, n in per_file.items())
+        diff = total - cond.expected_count
+        raise IntegrityError(
+            f"condition {condition!r}: expected_count is {cond.expected_count} but the inputs hold "
+            f"{total} examples ({'+' if diff > 0 else ''}{diff}); per file: {detail}",
+            path=params_path, line=_params_line(params_path, condition, "expected_count"))
+
+    valid_ids = split_validation(examples, cond.validation_fraction, cond.seed)
+    ordered = list(examples)
+    if cond.order == "shuffled":
+        random.Random(cond.seed).shuffle(ordered)
+    train = [ex for ex in ordered if ex.id not in valid_ids]
+    valid = [ex for ex in ordered if ex.id in valid_ids]
+
+    train_bytes = "".join(canonical_line(ex.record) + "\n" for ex in train).encode("utf-8")
+    valid_bytes = "".join(canonical_line(ex.record) + "\n" for ex in valid).encode("utf-8") if valid else None
+
+    per_module = dict(sorted(Counter(ex.module for ex in examples).items()))
+    per_author = dict(sorted(Counter(ex.author for ex in examples).items()))
+    outputs = [{"path": "train.jsonl", "sha256": sha256_bytes(train_bytes), "size": len(train_bytes),
+                "examples": len(train)}]
+    if valid_bytes is not None:
+        outputs.append({"path": "valid.jsonl", "sha256": sha256_bytes(valid_bytes), "size": len(valid_bytes),
+                        "examples": len(valid)})
+    card = {
+        "kind": "dataset_card",
+        "condition": condition,
+        "description": cond.description,
+        "recipe": cond.model_dump(mode="json"),
+        "counts": {
+            "total": total, "train": len(train), "valid": len(valid),
+            "per_file": per_file, "per_module": per_module, "per_author": per_author,
+        },
+        "inputs": inputs_meta,
+        "outputs": outputs,
+        "provenance": {
+            "tool": "babyctl", "tool_version": __version__,
+            "command": f"babyctl build {condition}",
+            "shuffle": "random.Random(seed).shuffle" if cond.order == "shuffled" else None,
+            "validation_split": "smallest sha256('<seed>:<id>')" if valid else None,
+            "note": "no timestamp by design: same inputs + params give a byte-identical build",
+        },
+    }
+
+    out_dir = root / BUILD_DIR / condition
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "train.jsonl").write_bytes(train_bytes)
+        if valid_bytes is not None:
+            (tmp / "valid.jsonl").write_bytes(valid_bytes)
+        (tmp / "dataset_card.json").write_text(dumps_json(card), encoding="utf-8")
+        (tmp / "dataset_card.md").write_text(render_card_md(card), encoding="utf-8")
+
+    return BuildResult(
+        condition=condition, out_dir=out_dir, train_path=out_dir / "train.jsonl",
+        valid_path=out_dir / "valid.jsonl" if valid_bytes is not None else None,
+        n_train=len(train), n_valid=len(valid), per_file=per_file, per_module=per_module,
+        per_author=per_author, train_sha256=outputs[0]["sha256"],
+        valid_sha256=outputs[1]["sha256"] if valid_bytes is not None else None,
+    )
+
+
+def build_from_params(condition: str, params_path: str | Path = "params.yaml") -> BuildResult:
+    """Load ``params_path`` and build ``condition`` in the folder that holds it."""
+    params_path = Path(params_path)
+    params = load_params(params_path)
+    return build(condition, params, params_path.resolve().parent, params_path=params_path)
+
+
+def render_card_md(card: dict) -> str:
+    """The Markdown dataset card."""
+    c = card["counts"]
+    lines = [
+        f"# Dataset card: `{card['condition']}`",
+        "",
+        card["description"] or "(no description)",
+        "",
+        f"- order: **{card['recipe']['order']}**"
+        + (f" (seed {card['recipe']['seed']})" if card["recipe"]["order"] == "shuffled" else ""),
+        f"- examples: **{c['total']}** (train {c['train']}, validation {c['valid']}); "
+        f"expected {card['recipe']['expected_count']}",
+        f"- built by `{card['provenance']['command']}` (babyctl {card['provenance']['tool_version']})",
+        "",
+        "## Examples per module",
+        "",
+        "| module | examples |",
+        "|---|---|",
+        *[f"| {m} | {n} |" for m, n in c["per_module"].items()],
+        "",
+        "## Examples per author",
+        "",
+        "| author | examples |",
+        "|---|---|",
+        *[f"| {a} | {n} |" for a, n in c["per_author"].items()],
+        "",
+        "## Inputs (in module order)",
+        "",
+        "| file | examples | sha256 |",
+        "|---|---|---|",
+        *[f"| `{i['path']}` | {i['examples']} | `{i['sha256']}` |" for i in card["inputs"]],
+        "",
+        "## Outputs",
+        "",
+        "| file | examples | sha256 |",
+        "|---|---|---|",
+        *[f"| `{o['path']}` | {o['examples']} | `{o['sha256']}` |" for o in card["outputs"]],
+        "",
+    ]
+    return "\n".join(lines)

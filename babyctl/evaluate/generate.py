@@ -1,0 +1,294 @@
+"""Greedy, batched generation over the stimulus banks: ``babyctl eval``.
+
+The prompt is the substrate's own chat template applied to one user turn
+(``apply_chat_template(..., add_generation_prompt=True)``, which adds no second
+BOS), left-padded in batches. Baseline runs use the base model; trained runs load
+the LoRA adapter from ``models/<S>/<C>/seed-<N>/adapter`` after checking its
+provenance names this substrate and this base model. Rows are appended durably as
+batches finish, so an interrupted eval resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..consent import load_consent, require
+from ..errors import EnvironmentProblem, GateRefused, InputError, IntegrityError
+from ..fsutil import atomic_write_json, sha256_bytes, sha256_file
+from ..provenance import base_fields, file_hash
+from ..schemas.params import Params
+from ..schemas.provenance import AdapterProvenance, Provenance
+from . import runs
+from .resume import ResumableJsonl
+from .stimuli import LoadedStimulus, load_stimuli
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+@dataclass
+class EvalResult:
+    """What one ``babyctl eval`` did."""
+
+    completions: Path
+    provenance: Path
+    total: int
+    generated: int
+    reused: int
+    stale: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+# --- adapter checks -----------------------------------------------------------------------------
+def adapter_sha256(adapter_dir: Path) -> str:
+    """SHA-256 of the adapter weights file."""
+    weights = adapter_dir / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        raise InputError(f"adapter weights {ADAPTER_WEIGHTS} not found (run: babyctl train)",
+                         path=adapter_dir)
+    return sha256_file(weights)
+
+
+def check_adapter(run: runs.RunSpec, root: Path, ref: dict) -> tuple[Path, str, AdapterProvenance]:
+    """Refuse an adapter whose provenance does not match ``run`` and the base model ``ref``.
+
+    Returns (adapter folder, adapter sha256, provenance). Raises :class:`InputError`
+    for missing/malformed files and :class:`IntegrityError` for a mismatch.
+    """
+    mdir = run.model_dir(root)
+    adir = mdir / "adapter"
+    prov_path = mdir / "provenance.json"
+    if not adir.is_dir():
+        raise InputError("adapter folder not found (run: babyctl train "
+                         f"--substrate {run.substrate} --condition {run.condition} --seed {run.seed})",
+                         path=adir)
+    try:
+        prov = AdapterProvenance.model_validate_json(prov_path.read_bytes())
+    except FileNotFoundError:
+        raise InputError("adapter provenance not found; refusing an adapter of unknown origin",
+                         path=prov_path)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(document)"
+        raise InputError(f"invalid adapter provenance: {where}: {err['msg']}", path=prov_path)
+    problems = []
+    if prov.substrate != run.substrate:
+        problems.append(f"it was trained on substrate {prov.substrate!r}, not {run.substrate!r}")
+    if prov.condition != run.condition:
+        problems.append(f"it was trained on condition {prov.condition!r}, not {run.condition!r}")
+    if prov.seed is not None and prov.seed != run.seed:
+        problems.append(f"it was trained with seed {prov.seed}, not {run.seed}")
+    base = prov.base_model
+    if base.substrate != run.substrate:
+        problems.append(f"its base model is substrate {base.substrate!r}, not {run.substrate!r}")
+    if ref["hub_id"] and base.hub_id != ref["hub_id"]:
+        problems.append(f"its base model is {base.hub_id!r}, params.yaml says {ref['hub_id']!r}")
+    if ref["hub_id"] and ref["revision"] and base.revision and base.revision != ref["revision"]:
+        problems.append(f"its base revision is {base.revision}, params.yaml pins {ref['revision']}")
+    if ref["weights_sha256"] and base.weights_sha256 and base.weights_sha256 != ref["weights_sha256"]:
+        problems.append(f"its base weights sha256 is {base.weights_sha256[:12]}..., the local base "
+                        f"model's is {ref['weights_sha256'][:12]}...")
+    if ref["local_path"] and not ref["hub_id"] and not base.weights_sha256:
+        problems.append("its provenance records no base weights sha256 to check against")
+    sha = adapter_sha256(adir)
+    recorded = {Path(f.path).name: f.sha256 for f in prov.adapter_files}
+    if ADAPTER_WEIGHTS in recorded and recorded[ADAPTER_WEIGHTS] != sha:
+        problems.append(f"{ADAPTER_WEIGHTS} changed since training (sha256 {sha[:12]}..., "
+                        f"provenance says {recorded[ADAPTER_WEIGHTS][:12]}...)")
+    if problems:
+        raise IntegrityError("adapter provenance does not match: " + "; ".join(problems), path=prov_path)
+    return adir, sha, prov
+
+
+# --- model loading and generation ---------------------------------------------------------------
+def _device_and_dtype():
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16
+    return "cpu", torch.float32
+
+
+def _hf():
+    try:
+        import torch  # noqa: F401
+        import transformers
+        from transformers.utils import logging as hf_logging
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise EnvironmentProblem(f"eval needs the 'train' extra ({e.name} is missing): "
+                                 "pip install -e '.[train]'")
+    hf_logging.disable_progress_bar()
+    return transformers
+
+
+def _source(params: Params, run: runs.RunSpec, root: Path) -> tuple[str, dict]:
+    sub = params.substrates[run.substrate]
+    if sub.local_path:
+        return str(root / sub.local_path), {}
+    return str(sub.hub_id), {"revision": sub.revision}
+
+
+def load_tokenizer(params: Params, run: runs.RunSpec, root: Path):
+    """The substrate's tokenizer, left-padded, with a pad token; it must have a chat template."""
+    transformers = _hf()
+    source, kwargs = _source(params, run, root)
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+    except OSError as e:
+        raise EnvironmentProblem(f"cannot load tokenizer of {source}: {str(e).splitlines()[0]}")
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if not getattr(tok, "chat_template", None):
+        raise InputError(f"base model {source} has no chat template")
+    return tok
+
+
+def load_model(params: Params, run: runs.RunSpec, root: Path, adapter_dir: Path | None):
+    """The base model (bf16 on a GPU, fp32 on CPU), with the adapter applied when given."""
+    transformers = _hf()
+    source, kwargs = _source(params, run, root)
+    device, dtype = _device_and_dtype()
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+    except OSError as e:
+        raise EnvironmentProblem(f"cannot load base model {source}: {str(e).splitlines()[0]}")
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model.to(device)
+    model.eval()
+    return model
+
+
+def _generate_batch(model, tok, prompts: list[str], max_new_tokens: int) -> list[dict]:
+    """Greedy completions for one batch: [{completion, n_input_tokens, n_output_tokens}]."""
+    import torch
+
+    convs = [[{"role": "user", "content": p}] for p in prompts]
+    enc = tok.apply_chat_template(convs, add_generation_prompt=True, padding=True,
+                                  return_tensors="pt", return_dict=True)
+    enc = {k: v.to(model.device) for k, v in enc.items()}
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                             temperature=None, top_p=None, top_k=None,
+                             pad_token_id=tok.pad_token_id)
+    width = enc["input_ids"].shape[1]
+    rows = []
+    for i in range(len(prompts)):
+        new = out[i, width:]
+        ids = new.tolist()
+        n_out = ids.index(tok.eos_token_id) + 1 if tok.eos_token_id in ids else len(ids)
+        rows.append({"completion": tok.decode(new, skip_special_tokens=True),
+                     "n_input_tokens": int(enc["attention_mask"][i].sum()),
+                     "n_output_tokens": n_out})
+    return rows
+
+
+def _progress(total: int, description: str):
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    console = Console(stderr=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                    disable=not console.is_terminal)
+
+
+# --- the command ----------------------------------------------------------------------------------
+def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
+             params_path: str | Path = "params.yaml") -> EvalResult:
+    """Generate completions for ``run``; resumes an interrupted run. See module docstring."""
+    root = Path(root)
+    sub = params.substrates[run.substrate]
+    if sub.hub_id and not sub.local_path and not sub.revision:
+        from .signals import _line_of
+
+        raise GateRefused(f"substrate {run.substrate!r} ({sub.hub_id}) has no pinned revision: set "
+                          f"substrates.{run.substrate}.revision to the Hub commit to evaluate, so the "
+                          "completions say which weights made them", path=params_path,
+                          line=_line_of(params_path, ("substrates", run.substrate, "revision")))
+    consent = load_consent(root / sub.consent_record)
+    require(consent, substrate=run.substrate, purpose="evaluation", condition=run.condition)
+    stimuli = load_stimuli(root / params.stimuli_dir, params.eval.banks or None)
+    ref = runs.model_ref(run.substrate, sub, root)
+    if sub.local_path and ref["weights_sha256"] is None:
+        raise InputError("base model weights not found (run: babyctl tiny-model)",
+                         path=root / sub.local_path)
+    adir, a_sha, prov = (None, None, None)
+    if not run.is_baseline:
+        adir, a_sha, prov = check_adapter(run, root, ref)
+    settings = {"do_sample": False, "max_new_tokens": params.eval.max_new_tokens,
+                "batch_size": params.eval.batch_size, "chat_template": sub.chat_template,
+                "prompt_format": "one user turn, apply_chat_template(add_generation_prompt=True)"}
+    fingerprint = sha256_bytes(json.dumps({"model": ref, "adapter_sha256": a_sha,
+                                           "settings": settings}, sort_keys=True).encode())[:16]
+    out_dir = run.eval_dir(root)
+    store = ResumableJsonl(out_dir / runs.COMPLETIONS, key="stimulus_id", fingerprint=fingerprint)
+    done = store.load_done()
+    todo = [s for s in stimuli if s.stimulus.id not in done]
+    reused = len(stimuli) - len(todo)
+    if todo:  # transformers is imported only when there is something to generate
+        tok = load_tokenizer(params, run, root)
+        settings["chat_template_sha256"] = sha256_bytes(str(tok.chat_template).encode())
+        model = load_model(params, run, root, adir)
+        bs = params.eval.batch_size
+        with _progress(len(stimuli), f"eval {run.label}") as bar:
+            task = bar.add_task(f"eval {run.label}", total=len(stimuli), completed=reused)
+            for start in range(0, len(todo), bs):
+                batch: list[LoadedStimulus] = todo[start:start + bs]
+                outs = _generate_batch(model, tok, [s.stimulus.prompt for s in batch],
+                                       params.eval.max_new_tokens)
+                rows = [_row(s, o, run, ref, a_sha, settings, fingerprint) for s, o in zip(batch, outs)]
+                store.append(rows)
+                for r in rows:
+                    done[r["stimulus_id"]] = r
+                bar.advance(task, len(rows))
+    ordered = [done[s.stimulus.id] for s in stimuli]
+    settings.setdefault("chat_template_sha256", ordered[0]["generation"].get("chat_template_sha256"))
+    final = store.finish(ordered)
+    prov_path = out_dir / runs.PROVENANCE
+    _write_provenance(prov_path, params, run, root, stimuli, ref, adir, a_sha, consent, settings,
+                      params_path)
+    return EvalResult(final, prov_path, len(stimuli), len(todo), reused, store.stale, settings)
+
+
+def _row(s: LoadedStimulus, out: dict, run: runs.RunSpec, ref: dict, a_sha: str | None,
+         settings: dict, fingerprint: str) -> dict:
+    st = s.stimulus
+    return {
+        "stimulus_id": st.id, "bank": st.bank, "sub_category": st.sub_category,
+        "difficulty": st.difficulty, "prompt": st.prompt, "trap": st.trap,
+        "substrate": run.substrate, "condition": run.condition_label, "seed": run.seed,
+        "model_id": runs.model_id(ref), "model_sha256": ref["weights_sha256"],
+        "model_revision": ref["revision"], "adapter_sha256": a_sha,
+        "generation": {k: v for k, v in settings.items() if k != "prompt_format"},
+        "fingerprint": fingerprint, **out,
+    }
+
+
+def _write_provenance(path: Path, params: Params, run: runs.RunSpec, root: Path,
+                      stimuli: list[LoadedStimulus], ref: dict, adir: Path | None, a_sha: str | None,
+                      consent, settings: dict, params_path) -> None:
+    inputs = [file_hash(p, root) for p in sorted({s.path for s in stimuli})]
+    inputs.append(file_hash(consent.path, root))
+    if adir is not None:
+        inputs.append(file_hash(adir / ADAPTER_WEIGHTS, root))
+    if ref["local_path"]:
+        inputs += [file_hash(f, root) for f in runs.weights_files(root / ref["local_path"])]
+    cmd = (f"babyctl eval --substrate {run.substrate} "
+           + ("--baseline" if run.is_baseline else f"--condition {run.condition} --seed {run.seed}"))
+    prov = Provenance(
+        **base_fields(cmd, root), inputs=inputs, seed=run.seed,
+        params={"eval": params.eval.model_dump(mode="json", include={"banks", "max_new_tokens",
+                                                                      "batch_size"}),
+                "substrate": run.substrate, "condition": run.condition_label,
+                "model": ref, "adapter_sha256": a_sha, "generation": settings,
+                "completions_sha256": sha256_file(path.parent / runs.COMPLETIONS)},
+    )
+    atomic_write_json(path, prov.model_dump(mode="json"))

@@ -1,0 +1,153 @@
+"""Find the run to release and everything it is tied to.
+
+A release is one trained run: ``models/<substrate>/<condition>/seed-<N>/`` with
+``adapter/adapter_model.safetensors``, ``adapter/adapter_config.json`` and
+``provenance.json`` (an :class:`~babyctl.schemas.AdapterProvenance`), plus the
+substrate's consent record, its base license and the target repo id and tag.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..config import experiment_root, load_params
+from ..consent import LoadedConsent, load_consent
+from ..errors import InputError, UsageError
+from ..locate import locate, node_tree
+from ..schemas.params import Params, Substrate
+from ..schemas.provenance import AdapterProvenance
+from .licenses import LicenseTerms, terms_for
+
+ADAPTER_WEIGHTS = "adapter/adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter/adapter_config.json"
+PROVENANCE = "provenance.json"
+EVAL_METRICS = "metrics/eval.json"
+
+
+@dataclass(frozen=True)
+class Release:
+    """Everything ``card``, ``gates`` and ``stage`` need about one run."""
+
+    root: Path
+    params_path: Path
+    params: Params
+    substrate: str
+    sub: Substrate
+    condition: str
+    seed: int
+    run_dir: Path
+    provenance: AdapterProvenance
+    provenance_bytes: bytes
+    consent: LoadedConsent
+    terms: LicenseTerms | None  #: None when the base license is unknown (a gate refuses)
+    repo_id: str
+    tag: str
+    eval_metrics: dict | None
+
+    @property
+    def repo_name(self) -> str:
+        return self.repo_id.split("/", 1)[-1]
+
+    @property
+    def weights(self) -> Path:
+        return self.run_dir / ADAPTER_WEIGHTS
+
+    @property
+    def adapter_config(self) -> Path:
+        return self.run_dir / ADAPTER_CONFIG
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the experiment root, POSIX style."""
+        return path.resolve().relative_to(self.root).as_posix()
+
+
+def run_dir_for(root: Path, substrate: str, condition: str, seed: int) -> Path:
+    return root / "models" / substrate / condition / f"seed-{seed}"
+
+
+def make_tag(condition: str, seed: int, dataset_sha256: str) -> str:
+    """The release tag: condition, seed and dataset hash prefix, e.g. ``core-seed1-ds1a2b3c4d5e6``."""
+    return f"{condition}-seed{seed}-ds{dataset_sha256[:12]}"
+
+
+def default_repo_id(params: Params, substrate: str, condition: str, seed: int) -> str:
+    sub = params.substrates[substrate]
+    name = params.publish.repo_name.format(display_name=sub.display_name, condition=condition, seed=seed,
+                                           substrate=substrate)
+    return f"{params.publish.org}/{name}"
+
+
+def check_repo_id(repo_id: str) -> None:
+    """Raise :class:`UsageError` unless ``repo_id`` is a valid ``org/name`` Hub repo id."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if repo_id.count("/") != 1:
+        raise UsageError(f"invalid repo id {repo_id!r}: expected ORG/NAME")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise UsageError(f"invalid repo id {repo_id!r}: {str(e).splitlines()[0]}")
+
+
+def _load_provenance(path: Path) -> tuple[AdapterProvenance, bytes]:
+    raw = path.read_bytes()
+    try:
+        return AdapterProvenance.model_validate_json(raw), raw
+    except ValidationError as e:
+        err = e.errors()[0]
+        line, _ = locate(node_tree(raw.decode("utf-8", errors="replace")), err["loc"])
+        where = ".".join(str(p) for p in err["loc"]) or "(document)"
+        raise InputError(f"invalid adapter provenance: {where}: {err['msg']}", path=path, line=line)
+
+
+def _load_eval(root: Path) -> dict | None:
+    path = root / EVAL_METRICS
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise InputError(f"invalid JSON: {e}", path=path)
+    return data if isinstance(data, dict) else None
+
+
+def resolve(params_path: str | Path, substrate: str, *, condition: str | None = None, seed: int | None = None,
+            repo_id: str | None = None) -> Release:
+    """Locate the run and load its provenance, consent record and license terms.
+
+    Raises :class:`UsageError` for an unknown substrate/condition or invalid repo id,
+    and :class:`InputError` when the run has no adapter yet.
+    """
+    params_path = Path(params_path)
+    params = load_params(params_path)
+    root = experiment_root(params_path)
+    if substrate not in params.substrates:
+        raise UsageError(f"unknown substrate {substrate!r} (params.yaml has: {', '.join(params.substrates)})",
+                         path=params_path)
+    condition = condition or params.active_conditions[0]
+    if condition not in params.conditions:
+        raise UsageError(f"unknown condition {condition!r} (params.yaml has: {', '.join(params.conditions)})",
+                         path=params_path)
+    seed = params.training.seeds[0] if seed is None else seed
+    sub = params.substrates[substrate]
+    run_dir = run_dir_for(root, substrate, condition, seed)
+    rel_run = run_dir.relative_to(root).as_posix()
+    train_hint = (f"run: babyctl train --substrate {substrate} --condition {condition} --seed {seed} "
+                  "(or dvc repro)")
+    for need in (ADAPTER_WEIGHTS, ADAPTER_CONFIG, PROVENANCE):
+        if not (run_dir / need).is_file():
+            raise InputError(f"no adapter yet: {rel_run}/{need} does not exist; {train_hint}",
+                             path=run_dir / need)
+    provenance, prov_bytes = _load_provenance(run_dir / PROVENANCE)
+    consent = load_consent(root / sub.consent_record)
+    repo_id = repo_id or default_repo_id(params, substrate, condition, seed)
+    check_repo_id(repo_id)
+    return Release(
+        root=root, params_path=params_path, params=params, substrate=substrate, sub=sub,
+        condition=condition, seed=seed, run_dir=run_dir, provenance=provenance, provenance_bytes=prov_bytes,
+        consent=consent, terms=terms_for(sub.license), repo_id=repo_id,
+        tag=make_tag(condition, seed, provenance.dataset.sha256), eval_metrics=_load_eval(root),
+    )

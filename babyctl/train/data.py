@@ -1,0 +1,194 @@
+"""Turn a build output (``data/build/<condition>/train.jsonl``) into token ids and loss labels.
+
+Read top to bottom:
+
+1. :func:`load_examples` parses the JSONL file into :class:`Example` (messages + id + line).
+2. :func:`encode_example` renders one conversation with the *tokenizer's own* chat template
+   (``apply_chat_template`` -- no prompt strings are built here) and builds labels that are
+   the token id on assistant tokens and ``-100`` everywhere else (system and user turns stay in
+   the input, they just carry no loss).
+3. :func:`encode_dataset` does that for every example, refuses examples with nothing to learn,
+   and lists examples longer than ``max_seq_length`` by id (an error unless truncation is allowed).
+
+Which tokens are "assistant tokens": a template with ``{% generation %}`` markers says so
+itself (``return_assistant_tokens_mask``). Real substrate templates usually lack the markers; then
+each assistant turn's tokens are found by rendering the conversation up to that turn with
+``add_generation_prompt=True`` and up to and including it, and taking the difference (the
+template must render prefixes as prefixes -- checked). The turn's end-of-turn token is trained,
+anything the template writes after it (ChatML's newline) is not.
+
+No double BOS: ``apply_chat_template(tokenize=True)`` does not add special tokens, so the
+template's own ``{{ bos_token }}`` is the only one; :func:`encode_example` checks it anyway.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import InputError, IntegrityError
+from ..schemas.curriculum import CurriculumExample
+
+IGNORE = -100  # label of a token that carries no loss (PyTorch cross-entropy's ignore_index)
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    line: int
+    messages: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    id: str
+    input_ids: list[int]
+    labels: list[int]
+
+    @property
+    def n_loss_tokens(self) -> int:
+        return sum(1 for t in self.labels if t != IGNORE)
+
+
+@dataclass
+class EncodedDataset:
+    examples: list[Encoded]
+    too_long: list[str] = field(default_factory=list)  # ids of examples longer than max_seq_length
+    truncated: list[str] = field(default_factory=list)  # of those, the ones cut (allow_truncation)
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(len(e.input_ids) for e in self.examples)
+
+    @property
+    def n_loss_tokens(self) -> int:
+        return sum(e.n_loss_tokens for e in self.examples)
+
+    def to_hf(self):
+        """A ``datasets.Dataset`` with ``input_ids`` and ``labels`` columns, in training order."""
+        from datasets import Dataset
+
+        return Dataset.from_dict({"input_ids": [e.input_ids for e in self.examples],
+                                  "labels": [e.labels for e in self.examples]})
+
+
+# --- 1. load ---------------------------------------------------------------------------------
+def load_examples(path: str | Path) -> list[Example]:
+    """Parse a build output; errors name the file and line. An empty file is an error."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("training data not found (run: babyctl build <condition>)", path=path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read training data: {e}", path=path)
+    examples = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+            ex = CurriculumExample.model_validate_json(line)  # JSON mode: ISO dates parse
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON: {e.msg}", path=path, line=lineno)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(line)"
+            raise InputError(f"not a curriculum example: {where}: {err['msg']}", path=path, line=lineno)
+        ex_id = ex.metadata.id if ex.metadata and ex.metadata.id else f"line-{lineno}"
+        examples.append(Example(id=ex_id, line=lineno,
+                                messages=[m.model_dump() for m in ex.messages]))
+    if not examples:
+        raise InputError("training data is empty: no examples to train on", path=path)
+    return examples
+
+
+# --- 2. render one conversation ----------------------------------------------------------------
+def check_tokenizer(tokenizer, where: str | Path | None = None) -> None:
+    """Fail clearly when the tokenizer cannot render conversations at all."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise InputError("tokenizer has no chat template; the substrate's own template is required",
+                         path=where)
+
+
+def _render(tokenizer, messages: list[dict], **kwargs) -> dict[str, Any]:
+    return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)
+
+
+def _has_generation_markers(tokenizer) -> bool:
+    return "{% generation %}" in (tokenizer.chat_template or "") or \
+        "{%- generation %}" in (tokenizer.chat_template or "")
+
+
+def _assistant_mask_by_prefixes(tokenizer, messages: list[dict], input_ids: list[int]) -> list[int]:
+    """Assistant-token mask from prefix renders (for templates without generation markers)."""
+    mask = [0] * len(input_ids)
+    eos = tokenizer.eos_token_id
+    for i, msg in enumerate(messages):
+        if msg["role"] != "assistant":
+            continue
+        before = _render(tokenizer, messages[:i], add_generation_prompt=True)["input_ids"] if i else []
+        upto = _render(tokenizer, messages[: i + 1])["input_ids"]
+        if input_ids[: len(before)] != before or input_ids[: len(upto)] != upto:
+            raise IntegrityError("chat template does not render a conversation's prefix as a prefix; "
+                                 "add {% generation %} markers to find the assistant tokens")
+        end = len(upto)
+        seg = upto[len(before):]
+        if eos is not None and eos in seg:  # train the end-of-turn token, not what follows it
+            end = len(before) + seg.index(eos) + 1
+        for j in range(len(before), end):
+            mask[j] = 1
+    return mask
+
+
+def encode_example(tokenizer, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+    """Token ids and labels (assistant tokens only) of one conversation, via the chat template.
+
+    Raises ``jinja2`` errors from a template that cannot render a turn (the caller names the
+    example) and :class:`IntegrityError` on a double BOS.
+    """
+    markers = _has_generation_markers(tokenizer)
+    out = _render(tokenizer, messages, return_assistant_tokens_mask=markers)
+    input_ids = list(out["input_ids"])
+    mask = list(out["assistant_masks"]) if markers else _assistant_mask_by_prefixes(tokenizer, messages, input_ids)
+    bos = tokenizer.bos_token_id
+    if bos is not None and len(input_ids) > 1 and input_ids[0] == bos and input_ids[1] == bos:
+        raise IntegrityError("rendered conversation starts with two BOS tokens")
+    labels = [t if m else IGNORE for t, m in zip(input_ids, mask)]
+    return input_ids, labels
+
+
+# --- 3. the whole dataset ------------------------------------------------------------------------
+def encode_dataset(tokenizer, path: str | Path, *, max_seq_length: int,
+                   allow_truncation: bool = False) -> EncodedDataset:
+    """Encode every example of a build output, in file order (the training order)."""
+    import jinja2
+
+    path = Path(path)
+    examples = load_examples(path)
+    encoded, too_long, truncated = [], [], []
+    for ex in examples:
+        try:
+            input_ids, labels = encode_example(tokenizer, ex.messages)
+        except jinja2.TemplateError as e:
+            raise InputError(f"example {ex.id!r}: the chat template cannot render it: {e}",
+                             path=path, line=ex.line)
+        except IntegrityError as e:
+            raise IntegrityError(f"example {ex.id!r}: {e.message}", path=path, line=ex.line)
+        if not any(t != IGNORE for t in labels):
+            raise InputError(f"example {ex.id!r} has no assistant tokens to train on", path=path, line=ex.line)
+        if len(input_ids) > max_seq_length:
+            too_long.append(ex.id)
+            if allow_truncation:
+                input_ids, labels = input_ids[:max_seq_length], labels[:max_seq_length]
+                truncated.append(ex.id)
+        encoded.append(Encoded(id=ex.id, input_ids=input_ids, labels=labels))
+    if too_long and not allow_truncation:
+        raise InputError(
+            f"{len(too_long)} example(s) longer than training.max_seq_length={max_seq_length} tokens: "
+            f"{', '.join(too_long)} (shorten them, raise max_seq_length, or set training.allow_truncation)",
+            path=path)
+    return EncodedDataset(examples=encoded, too_long=too_long, truncated=truncated)

@@ -1,0 +1,196 @@
+"""``babyctl train``: one LoRA run, from params to a provenance-stamped adapter.
+
+Read top to bottom, in the order a run happens:
+
+1. load params; look up the substrate and condition;
+2. resolve the base model: a local folder (the tiny model; its weights are hashed) or a Hub id
+   at a *pinned* revision (an unpinned Hub substrate is refused: the base weights would be unknown);
+3. the consent gate (:mod:`.gate`) -- before any weights are loaded; no flag skips it;
+4. pick the backend (:mod:`.select`), load model + tokenizer, encode the build output with the
+   tokenizer's own chat template (:mod:`.data`), train (:mod:`.backends`);
+5. write ``models/<S>/<C>/seed-<N>/`` (adapter/ + provenance.json) in one atomic rename, then
+   ``metrics/train/<S>/<C>/seed-<N>.json`` and ``.loss.tsv``.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import experiment_root, load_params
+from ..errors import GateRefused, InputError, UsageError
+from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text, md5_file, sha256_file
+from ..locate import locate, node_tree
+from ..provenance import base_fields, file_hash, utc_now
+from ..schemas.params import Params, Substrate
+from ..schemas.provenance import AdapterProvenance, BaseModelRef, ConsentRef, FileHash
+from .backends import FitResult, ModelSource
+from .data import check_tokenizer, encode_dataset, load_examples
+from .gate import check_training_consent
+from .select import backend_module, select_backend
+
+GIT_SHA_LEN = 40
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    provenance_path: Path
+    metrics_path: Path
+    loss_path: Path
+    backend: str
+    steps: int
+    final_loss: float
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.run_dir / "adapter"
+
+
+# --- paths -------------------------------------------------------------------------------------
+def run_dir(root: Path, substrate: str, condition: str, seed: int) -> Path:
+    return root / "models" / substrate / condition / f"seed-{seed}"
+
+
+def metrics_paths(root: Path, substrate: str, condition: str, seed: int) -> tuple[Path, Path]:
+    base = root / "metrics" / "train" / substrate / condition
+    return base / f"seed-{seed}.json", base / f"seed-{seed}.loss.tsv"
+
+
+def dataset_path(root: Path, condition: str) -> Path:
+    return root / "data" / "build" / condition / "train.jsonl"
+
+
+# --- 1. + 2. params, substrate, base model -------------------------------------------------------
+def _params_line(params_path: Path, *loc: str | int) -> int:
+    try:
+        return locate(node_tree(params_path.read_text(encoding="utf-8")), loc)[0]
+    except OSError:
+        return 1
+
+
+def lookup(params: Params, params_path: Path, substrate: str, condition: str) -> Substrate:
+    """The substrate's config; unknown keys are usage errors naming params.yaml."""
+    if substrate not in params.substrates:
+        raise UsageError(f"unknown substrate {substrate!r} (known: {', '.join(params.substrates)})",
+                         path=params_path, line=_params_line(params_path, "substrates"))
+    if condition not in params.conditions:
+        raise UsageError(f"unknown condition {condition!r} (known: {', '.join(params.conditions)})",
+                         path=params_path, line=_params_line(params_path, "conditions"))
+    return params.substrates[substrate]
+
+
+def resolve_source(root: Path, params_path: Path, key: str, sub: Substrate) -> tuple[ModelSource, BaseModelRef, list[Path]]:
+    """Where the base model is, its provenance reference, and the local files to hash."""
+    if sub.local_path:
+        path = root / sub.local_path
+        weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+        if not weights:
+            hint = " (run: babyctl tiny-model)" if key == "tiny" else ""
+            raise InputError(f"substrate {key!r}: no base model weights (*.safetensors) at {sub.local_path}{hint}",
+                             path=params_path, line=_params_line(params_path, "substrates", key, "local_path"))
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        ref = BaseModelRef(substrate=key, local_path=sub.local_path, hub_id=sub.hub_id,
+                           weights_sha256=weights_digest(weights))
+        return ModelSource(str(path), local=True), ref, files
+    if not sub.revision:
+        raise GateRefused(
+            f"substrate {key!r} ({sub.hub_id}) has no pinned revision: set substrates.{key}.revision to "
+            "the Hub commit (40 hex) to train on, so the base weights are known", path=params_path,
+            line=_params_line(params_path, "substrates", key, "revision"))
+    if len(sub.revision) != GIT_SHA_LEN or any(c not in "0123456789abcdef" for c in sub.revision):
+        raise UsageError(f"substrate {key!r}: revision {sub.revision!r} is not a 40-hex commit id "
+                         "(branch and tag names move)", path=params_path,
+                         line=_params_line(params_path, "substrates", key, "revision"))
+    ref = BaseModelRef(substrate=key, hub_id=sub.hub_id, revision=sub.revision)
+    return ModelSource(sub.hub_id, revision=sub.revision), ref, []  # type: ignore[arg-type]
+
+
+def weights_digest(weights: list[Path]) -> str:
+    """sha256 of the one weights file, or of ``"<sha256>  <name>\\n"`` lines for sharded weights."""
+    if len(weights) == 1:
+        return sha256_file(weights[0])
+    manifest = "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(weights))
+    return hashlib.sha256(manifest.encode()).hexdigest()
+
+
+# --- the run -----------------------------------------------------------------------------------
+def train(params_path: str | Path, *, substrate: str, condition: str, seed: int, backend: str = "auto",
+          progress: bool = True) -> TrainResult:
+    """Train one adapter; see the module docstring for the steps. Returns where it went."""
+    started = utc_now()
+    params_path = Path(params_path)
+    params = load_params(params_path)
+    root = experiment_root(params_path)
+    sub = lookup(params, params_path, substrate, condition)
+    data_file = dataset_path(root, condition)
+    if not data_file.is_file():
+        raise InputError(f"no build output for condition {condition!r} (run: babyctl build {condition})",
+                         path=data_file.relative_to(root))
+    load_examples(data_file)  # empty or malformed data fails now, before any weights load
+    source, base_ref, base_files = resolve_source(root, params_path, substrate, sub)
+
+    consent = check_training_consent(root, substrate, sub, condition, at=started)
+
+    name = select_backend(backend)
+    impl = backend_module(name)
+    model, tokenizer = impl.load_model(source, params.training, seed)
+    check_tokenizer(tokenizer, where=source.name_or_path)
+    encoded = encode_dataset(tokenizer, data_file, max_seq_length=params.training.max_seq_length,
+                             allow_truncation=params.training.allow_truncation)
+    fit = impl.fit(model, tokenizer, encoded, params.training, seed, progress=progress)
+    ended = utc_now()
+
+    final = run_dir(root, substrate, condition, seed)
+    with atomic_dir(final) as tmp:
+        tmp.chmod(0o755)
+        files = impl.save_adapter(model, tmp / "adapter", base_model_ref=sub.hub_id or sub.local_path,
+                                  revision=sub.revision)
+        prov = AdapterProvenance(
+            **base_fields("train", cwd=root),
+            inputs=[file_hash(p, root) for p in [data_file, consent.path.resolve(), *base_files]],
+            params={"training": params.training.model_dump(mode="json"),
+                    "substrate": sub.model_dump(mode="json"),
+                    "condition": params.conditions[condition].model_dump(mode="json"),
+                    "backend_requested": backend,
+                    "truncated_examples": encoded.truncated},
+            seed=seed, substrate=substrate, condition=condition, base_model=base_ref,
+            dataset=FileHash(path=str(data_file.relative_to(root)), sha256=sha256_file(data_file),
+                             md5=md5_file(data_file), size=data_file.stat().st_size),
+            consent=ConsentRef(id=consent.record.id, path=str(consent.path.resolve().relative_to(root)),
+                               sha256=consent.sha256, decision=consent.record.coding.decision),
+            backend=name, device=_device_name(fit), started_at=started, ended_at=ended,
+            adapter_files=[file_hash(p, tmp) for p in files],
+        )
+        atomic_write_json(tmp / "provenance.json", prov.model_dump(mode="json"))
+
+    metrics_path, loss_path = metrics_paths(root, substrate, condition, seed)
+    atomic_write_json(metrics_path, run_metrics(substrate, condition, seed, name, fit, encoded))
+    atomic_write_text(loss_path, "step\tloss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.losses))
+    return TrainResult(run_dir=final, provenance_path=final / "provenance.json", metrics_path=metrics_path,
+                       loss_path=loss_path, backend=name, steps=fit.steps,
+                       final_loss=fit.losses[-1][1] if fit.losses else float("nan"))
+
+
+def run_metrics(substrate: str, condition: str, seed: int, backend: str, fit: FitResult, encoded) -> dict:
+    """What ``metrics/train/<S>/<C>/seed-<N>.json`` holds (DVC metrics)."""
+    losses = [v for _, v in fit.losses]
+    return {
+        "substrate": substrate, "condition": condition, "seed": seed, "backend": backend,
+        "device": _device_name(fit), "steps": fit.steps,
+        "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+        "min_loss": min(losses) if losses else None,
+        "examples": len(encoded.examples), "tokens": encoded.n_tokens, "loss_tokens": encoded.n_loss_tokens,
+        "tokens_seen": fit.tokens_seen, "runtime_s": round(fit.runtime_s, 3),
+        "tokens_per_second": round(fit.tokens_seen / fit.runtime_s, 1) if fit.runtime_s else None,
+        "peak_gpu_memory_bytes": fit.peak_memory_bytes,
+        "too_long_examples": encoded.too_long, "truncated_examples": encoded.truncated,
+    }
+
+
+def _device_name(fit: FitResult) -> str:
+    if fit.device != "cuda":
+        return fit.device
+    import torch
+
+    return f"cuda ({torch.cuda.get_device_name()})"

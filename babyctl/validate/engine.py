@@ -1,0 +1,277 @@
+"""Run the rules over files: the one place that walks paths, reads, dispatches by kind,
+and collects findings (never stopping at the first)."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import kinds
+from .example import Example, Hit
+from .finding import RULES, Finding
+from .loader import CONTROL_RE, Source, check_path, describe_char, finding, read_source
+from .rules.chat import check_turns
+from .rules.duplicates import DuplicateIndex
+from .rules.phrases import check_phrases, check_placeholders
+from .rules.provenance import check_lint_ignore, check_provenance
+from .rules.schema import validate_json_text
+from .rules.stimuli import StimulusIndex
+from .settings import Settings
+
+
+@dataclass
+class Outcome:
+    """What a validate run found and what it read."""
+
+    findings: list[Finding]
+    files: dict[str, Path] = field(default_factory=dict)  # display path -> file read
+    examples: int = 0
+    stimuli: int = 0
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity == "error" for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(f.severity == "warning" for f in self.findings)
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the current folder when under it, else as given; POSIX separators."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            p = p.relative_to(Path.cwd())
+        except ValueError:
+            pass
+    return p.as_posix()
+
+
+class Run:
+    """One validate run: shared state across files (duplicate and id indexes, consent cache)."""
+
+    def __init__(self, settings: Settings, root: Path, params=None):
+        self.settings = settings
+        self.root = root
+        self.params = params
+        self.findings: list[Finding] = []
+        self.files: dict[str, Path] = {}
+        self.examples = 0
+        self.stimuli = 0
+        self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold)
+        self.stims = StimulusIndex()
+        self.consents: dict[Path, tuple[str, object]] = {}  # resolved path -> (display, record or None)
+        self.consent_src: dict[Path, Source] = {}
+        self.ignores: dict[tuple[str, int], frozenset[str]] = {}
+        self.known_codes = set(RULES) | {p.code for p in settings.phrases}
+        self.seen: set[Path] = set()
+        if params is not None:
+            self.dirs = {Path(params.curriculum_dir).name: kinds.CURRICULUM,
+                         Path(params.consent_dir).name: kinds.CONSENT,
+                         Path(params.stimuli_dir).name: kinds.STIMULI}
+        else:
+            self.dirs = {"curriculum": kinds.CURRICULUM, "consent_records": kinds.CONSENT, "stimuli": kinds.STIMULI}
+
+    # --- dispatch -------------------------------------------------------------------------------
+    def check_path(self, path: Path, kind: str | None = None) -> None:
+        """Check a file, or every checkable file under a folder."""
+        if path.is_dir() and not path.is_symlink():
+            for p in kinds.walk(path):
+                self.check_path(p, kind)
+            return
+        key = Path(os.path.abspath(path))
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        display = display_path(path)
+        src = read_source(path, display)
+        self.findings.extend(src.findings)
+        if not src.ok:
+            return
+        self.files[display] = path
+        kind = kind or kinds.by_place(path, self.dirs)
+        if kind is None or path.suffix not in kinds.expected_suffix(kind):
+            first = next((ln.text for ln in src.lines if ln.text and ln.text.strip()), None)
+            if path.suffix == ".json" and src.decodable:
+                first = src.text()
+            kind = kinds.by_content(path, first)
+        if kind == kinds.CURRICULUM:
+            self.check_curriculum(src)
+        elif kind == kinds.STIMULI:
+            self.check_stimuli(src)
+        elif kind == kinds.CONSENT:
+            self.check_consent(src)
+        elif kind == kinds.PARAMS:
+            from .rules.params import check_params_source
+
+            check_params_source(self, src)
+        else:
+            self.check_unknown(src)
+
+    def add(self, path: str, line: int, col: int, code: str, message: str, severity: str | None = None) -> None:
+        f = finding(path, line, col, code, message)
+        if severity is not None and severity != f.severity:
+            f = Finding(f.path, f.line, f.col, f.code, severity, f.message)
+        self.findings.append(f)
+
+    # --- JSONL ----------------------------------------------------------------------------------
+    def _jsonl_lines(self, src: Source):
+        raw_ctrl = {f.line for f in src.findings if f.code == "BC006"}
+        for ln in src.lines:
+            if ln.text is None:
+                continue
+            if not ln.text.strip():
+                self.add(src.display, ln.number, 1, "BC008", "blank line")
+                continue
+            yield ln, ln.number in raw_ctrl
+
+    def check_curriculum(self, src: Source) -> None:
+        from ..schemas.curriculum import CurriculumExample
+
+        settings, dups, display = self.settings, self.dups, src.display
+        for ln, had_ctrl in self._jsonl_lines(src):
+            text = ln.text
+            obj, problems = validate_json_text(text, CurriculumExample)
+            for (_, col, code, msg) in problems:
+                self.add(display, ln.number, col, code, msg)
+            if obj is not None:
+                md = obj.metadata
+                meta = None
+                if md is not None:
+                    meta = dict(md.__dict__)
+                    if md.__pydantic_extra__:
+                        meta.update(md.__pydantic_extra__)
+                ex = Example(display, ln.number, text, [(m.role, m.content) for m in obj.messages], meta,
+                             frozenset(md.lint_ignore) if md is not None else frozenset())
+            else:
+                ex = _best_effort_example(display, ln.number, text)
+                if ex is None:
+                    continue
+            self.examples += 1
+            if ex.ignore:
+                self.ignores[(display, ln.number)] = ex.ignore
+            hits = check_turns(ex)
+            hits += check_phrases(ex, settings)
+            hits += check_placeholders(ex)
+            hits += check_provenance(ex)
+            if ex.ignore:
+                hits += check_lint_ignore(ex, self.known_codes)
+            if not had_ctrl:
+                hits += _escaped_controls(ex)
+            hits += dups.add(ex)
+            for h in hits:
+                self.add(display, ln.number, ex.col(h.loc, h.needle), h.code, h.message, h.severity)
+
+    def check_stimuli(self, src: Source) -> None:
+        from ..schemas.stimuli import Stimulus
+        from ..locate import locate_json
+
+        for ln, _ in self._jsonl_lines(src):
+            obj, problems = validate_json_text(ln.text, Stimulus)
+            for (_, col, code, msg) in problems:
+                self.add(src.display, ln.number, col, code, msg)
+            if obj is None:
+                continue
+            self.stimuli += 1
+            for loc, code, msg in self.stims.add(src.path, src.display, ln.number, obj):
+                self.add(src.display, ln.number, locate_json(ln.text, loc)[1], code, msg)
+
+    # --- JSON documents -------------------------------------------------------------------------
+    def check_consent(self, src: Source):
+        """Validate a consent record file; returns the record (or None). Cached per file."""
+        from ..schemas.consent import ConsentRecord
+
+        key = Path(os.path.abspath(src.path))
+        if key in self.consents:
+            return self.consents[key][1]
+        record = None
+        self.consent_src[key] = src
+        if src.decodable and src.data is not None and src.data.strip():
+            text = src.text()
+            record, problems = validate_json_text(text, ConsentRecord)
+            for (line, col, code, msg) in problems:
+                self.add(src.display, line, col, code, msg)
+            if record is not None:
+                from .rules.consent import check_brief
+
+                for loc, code, msg in check_brief(record, self.root):
+                    self.locate_add(src, loc, code, msg)
+        self.consents[key] = (src.display, record)
+        return record
+
+    def load_consent(self, path: Path):
+        """The record at ``path`` (checking the file once, if not yet checked), or None."""
+        key = Path(os.path.abspath(path))
+        if key not in self.consents:
+            self.check_path(path, kinds.CONSENT)
+            self.consents.setdefault(key, (display_path(path), None))
+        return self.consents[key]
+
+    def locate_add(self, src: Source, loc: tuple, code: str, msg: str) -> None:
+        from ..locate import locate_json
+
+        line, col = locate_json(src.text(), loc)
+        self.add(src.display, line, col, code, msg)
+
+    def check_unknown(self, src: Source) -> None:
+        """Encoding and syntax only, for files whose kind cannot be told."""
+        self.add(src.display, 1, 1, "BC105", "cannot tell what this file is (curriculum, consent record, "
+                 "stimuli or params); checked encoding and JSON syntax only")
+        if not src.decodable or src.data is None or not src.data.strip():
+            return
+        if src.path.suffix == ".jsonl":
+            for ln, _ in self._jsonl_lines(src):
+                try:
+                    json.loads(ln.text)
+                except json.JSONDecodeError as e:
+                    self.add(src.display, ln.number, e.colno, "BC101", f"invalid JSON: {e.msg}")
+                except RecursionError:
+                    self.add(src.display, ln.number, 1, "BC101", "invalid JSON: nested too deeply")
+        elif src.path.suffix == ".json":
+            try:
+                json.loads(src.text())
+            except json.JSONDecodeError as e:
+                self.add(src.display, e.lineno, e.colno, "BC101", f"invalid JSON: {e.msg}")
+            except RecursionError:
+                self.add(src.display, 1, 1, "BC101", "invalid JSON: nested too deeply")
+
+    # --- end ------------------------------------------------------------------------------------
+    def finish(self) -> Outcome:
+        found = self.findings
+        if self.ignores:
+            found = [f for f in found if f.code not in self.ignores.get((f.path, f.line), ())]
+        return Outcome(self.settings.resolve(found), self.files, self.examples, self.stimuli)
+
+
+def _best_effort_example(display: str, line: int, text: str) -> Example | None:
+    """An Example from a schema-invalid line when its messages are still usable, else None."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+        return None
+    msgs = []
+    for m in obj["messages"]:
+        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+            return None
+        msgs.append((m["role"], m["content"]))
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else None
+    ignore = meta.get("lint_ignore") if meta else None
+    ignore = frozenset(c for c in ignore if isinstance(c, str)) if isinstance(ignore, list) else frozenset()
+    return Example(display, line, text, msgs, meta, ignore)
+
+
+def _escaped_controls(ex: Example) -> list[Hit]:
+    hits = []
+    for i, (_, content) in enumerate(ex.messages):
+        m = CONTROL_RE.search(content)
+        if m:
+            hits.append(Hit("BC006", ("messages", i, "content"),
+                            f"control character {describe_char(m.group())} in messages[{i}].content"))
+    return hits
+
+
+__all__ = ["Outcome", "Run", "check_path", "display_path"]

@@ -1,0 +1,69 @@
+"""Tell what a file is -- curriculum, consent record, stimulus bank, params -- from its
+place in the experiment and, failing that, its content."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CURRICULUM, CONSENT, STIMULI, PARAMS, UNKNOWN = "curriculum", "consent", "stimuli", "params", "unknown"
+#: suffixes validate looks at when it walks a folder
+SUFFIXES = (".jsonl", ".json")
+PARAMS_NAMES = ("params.yaml", "params.yml")
+_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".dvc", ".pytest_cache"}
+
+
+def by_place(path: Path, dirs: dict[str, str]) -> str | None:
+    """Kind from the nearest parent folder named like a declared data folder.
+
+    ``dirs`` maps folder name -> kind, e.g. ``{"curriculum": "curriculum"}``.
+    """
+    if path.name in PARAMS_NAMES:
+        return PARAMS
+    for parent in reversed(path.parent.parts):
+        kind = dirs.get(parent)
+        if kind is not None:
+            return kind
+    return None
+
+
+def by_content(path: Path, first_text: str | None) -> str:
+    """Kind from the first JSON object in the file (``first_text``: a JSONL line or the whole document)."""
+    if not first_text:
+        return UNKNOWN
+    try:
+        obj = json.loads(first_text)
+    except (ValueError, RecursionError):
+        return UNKNOWN
+    if not isinstance(obj, dict):
+        return UNKNOWN
+    if path.suffix == ".jsonl":
+        if "messages" in obj:
+            return CURRICULUM
+        if "prompt" in obj and ("bank" in obj or "trap" in obj):
+            return STIMULI
+    elif path.suffix == ".json" and ({"coding", "responses", "asker", "consents_to"} & obj.keys()):
+        return CONSENT
+    return UNKNOWN
+
+
+def expected_suffix(kind: str) -> tuple[str, ...]:
+    return {CURRICULUM: (".jsonl",), STIMULI: (".jsonl",), CONSENT: (".json",), PARAMS: (".yaml", ".yml")}.get(kind, ())
+
+
+def walk(folder: Path) -> list[Path]:
+    """Files under ``folder`` that validate checks (.jsonl, .json, params.yaml), sorted; hidden folders skipped."""
+    out = []
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(d.iterdir())
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir() and not e.is_symlink():
+                if e.name not in _SKIP_DIRS and not e.name.startswith("."):
+                    stack.append(e)
+            elif e.suffix in SUFFIXES or e.name in PARAMS_NAMES:
+                out.append(e)
+    return sorted(out)

@@ -1,0 +1,165 @@
+"""Read the files validate checks -- bytes first, so no input can raise a traceback.
+
+Every problem with the file itself (missing, a directory, a dangling symlink,
+unreadable, empty, a BOM, line endings, invalid UTF-8, control characters, a
+huge line) becomes a :class:`~babyctl.validate.finding.Finding`; the caller gets
+whatever could still be read. Nothing here writes to the files.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .finding import Finding, default_severity
+
+#: a line longer than this is reported (BC009) and not parsed
+MAX_LINE_BYTES = 5 * 1024 * 1024
+BOM = b"\xef\xbb\xbf"
+#: C0 controls except tab/LF/CR, DEL, and C1 controls (usually mojibake)
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def finding(path: str, line: int, col: int, code: str, message: str) -> Finding:
+    """A finding with the rule's default severity (overrides are applied at the end)."""
+    return Finding(path, line, col, code, default_severity(code), message)
+
+
+def describe_char(ch: str) -> str:
+    return f"U+{ord(ch):04X}"
+
+
+@dataclass
+class Line:
+    """One physical line, decoded, without its line ending (``text`` is None if undecodable)."""
+
+    number: int
+    text: str | None
+
+
+@dataclass
+class Source:
+    """A file as read: its raw bytes (None if unreadable) and its lines."""
+
+    path: Path
+    display: str
+    data: bytes | None = None
+    lines: list[Line] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the bytes were read (the content may still have findings)."""
+        return self.data is not None
+
+    @property
+    def decodable(self) -> bool:
+        return self.data is not None and all(ln.text is not None for ln in self.lines)
+
+    def text(self) -> str:
+        """The decodable text joined with LF (BOM and CRs removed)."""
+        return "\n".join(ln.text or "" for ln in self.lines)
+
+
+def check_path(path: Path, display: str, *, missing_code: str = "BC001") -> Finding | None:
+    """A finding if ``path`` is not a readable regular file (missing, dir, dangling link, ...)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return finding(display, 1, 1, missing_code, "no such file")
+    except OSError as e:
+        return finding(display, 1, 1, "BC012", f"cannot read: {e.strerror}")
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return finding(display, 1, 1, "BC011", f"dangling symlink (points to {os.readlink(path)!r})")
+        except OSError as e:
+            return finding(display, 1, 1, "BC012", f"cannot follow symlink: {e.strerror}")
+    if stat.S_ISDIR(st.st_mode):
+        return finding(display, 1, 1, "BC010", "is a directory, expected a file")
+    if not stat.S_ISREG(st.st_mode):
+        return finding(display, 1, 1, "BC010", "is not a regular file")
+    return None
+
+
+def read_source(path: Path, display: str) -> Source:
+    """Read ``path`` as bytes and split it into decoded lines, collecting file-level findings."""
+    src = Source(path=path, display=display)
+    problem = check_path(path, display)
+    if problem:
+        src.findings.append(problem)
+        return src
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        src.findings.append(finding(display, 1, 1, "BC012", f"cannot read: {e.strerror}"))
+        return src
+    src.data = data
+    if data.startswith(BOM):
+        src.findings.append(finding(display, 1, 1, "BC003", "file starts with a UTF-8 byte order mark (BOM)"))
+        data = data[len(BOM):]
+    if not data.strip():
+        src.findings.append(finding(display, 1, 1, "BC007", "empty file" if not data else "file has only whitespace"))
+    _check_line_endings(src, data)
+    raw_lines = data.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    for i, raw in enumerate(raw_lines, 1):
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if len(raw) > MAX_LINE_BYTES:
+            src.findings.append(finding(display, i, 1, "BC009",
+                                        f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit; not parsed"))
+            src.lines.append(Line(i, None))
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            col = len(raw[: e.start].decode("utf-8", errors="replace")) + 1
+            src.findings.append(finding(display, i, col, "BC002",
+                                        f"invalid UTF-8 byte 0x{raw[e.start]:02x}; line not checked further"))
+            src.lines.append(Line(i, None))
+            continue
+        m = CONTROL_RE.search(text)
+        if m:
+            src.findings.append(finding(display, i, m.start() + 1, "BC006",
+                                        f"control character {describe_char(m.group())} in the raw text"))
+        src.lines.append(Line(i, text))
+    return src
+
+
+def _check_line_endings(src: Source, data: bytes) -> None:
+    crlf = data.count(b"\r\n")
+    lf = data.count(b"\n") - crlf
+    cr = data.count(b"\r") - crlf
+    kinds = [name for name, n in (("LF", lf), ("CRLF", crlf), ("CR", cr)) if n]
+    if len(kinds) > 1:
+        first = _first_odd_line(data)
+        counts = ", ".join(f"{n} {name}" for name, n in (("LF", lf), ("CRLF", crlf), ("CR", cr)) if n)
+        src.findings.append(finding(src.display, first, 1, "BC005", f"mixed line endings ({counts})"))
+    elif kinds == ["CRLF"]:
+        src.findings.append(finding(src.display, 1, 1, "BC004", f"CRLF line endings ({crlf} lines)"))
+    elif kinds == ["CR"]:
+        src.findings.append(finding(src.display, 1, 1, "BC005", f"lone CR line endings ({cr})"))
+
+
+def _first_odd_line(data: bytes) -> int:
+    """1-based number of the first line whose ending differs from the first line's."""
+    endings = re.finditer(rb"\r\n|\n|\r", data)
+    first = None
+    for n, m in enumerate(endings, 1):
+        if first is None:
+            first = m.group()
+        elif m.group() != first:
+            return n
+    return 1
+
+
+def char_line_col(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, col) of character ``index`` in ``text``."""
+    line = text.count("\n", 0, index) + 1
+    col = index - (text.rfind("\n", 0, index) + 1) + 1
+    return line, col

@@ -1,0 +1,23 @@
+"""BC601/BC602: stimulus ids unique across banks; ``bank`` equals the file's stem."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class StimulusIndex:
+    _ids: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def add(self, path: Path, display: str, line: int, stim) -> list[tuple[tuple, str, str]]:
+        """Hits ``(loc, code, message)`` for one validated :class:`~babyctl.schemas.Stimulus`."""
+        hits = []
+        first = self._ids.get(stim.id)
+        if first is not None:
+            hits.append((("id",), "BC601", f"duplicate stimulus id {stim.id!r} (first at {first[0]}:{first[1]})"))
+        else:
+            self._ids[stim.id] = (display, line)
+        stem = path.name[: -len(".jsonl")] if path.name.endswith(".jsonl") else path.stem
+        if stim.bank != stem:
+            hits.append((("bank",), "BC602", f"bank {stim.bank!r} differs from the file's stem {stem!r}"))
+        return hits

@@ -1,0 +1,103 @@
+"""Speed of ``babyctl validate`` (issue 2). Run: ``.venv/bin/python benchmarks/validate_speed.py``.
+
+Targets (this 2-core machine):
+* cold ``babyctl validate`` of an experiment with a 271-example curriculum: <= 0.5 s
+* cold ``babyctl --help``: <= 0.3 s
+* 100k examples: >= 20k examples/s (cold CLI run over one 100k-line file, start-up included)
+
+Each cold figure is a fresh process of the installed ``babyctl`` console script (as
+pre-commit runs it); we report the median and best of several runs,
+since other processes share the machine. Examples are generated (seeded), never copied
+from real data: Zipf-distributed pseudo-words, 1-3 exchanges, an optional system turn.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BABYCTL = str(Path(sys.executable).parent / "babyctl")
+
+
+def make_words(rng: random.Random, n: int = 6000) -> list[str]:
+    syll = ["ka", "lo", "mi", "ra", "te", "su", "ne", "po", "vi", "da", "ze", "qu", "an", "or", "el", "is"]
+    words = set()
+    while len(words) < n:
+        words.add("".join(rng.choice(syll) for _ in range(rng.randint(1, 4))))
+    return sorted(words)
+
+
+def make_examples(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    words = make_words(rng)
+    cum, acc = [], 0.0
+    for i in range(len(words)):  # Zipf-like, like natural text
+        acc += 1 / (i + 1)
+        cum.append(acc)
+    system = "You are a curious young assistant learning about the world."
+    out = []
+    for i in range(n):
+        msgs = [{"role": "system", "content": system}] if rng.random() < 0.5 else []
+        for _ in range(rng.choice((1, 1, 1, 2, 3))):
+            msgs.append({"role": "user", "content": " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(8, 30))) + "?"})
+            msgs.append({"role": "assistant", "content": " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(30, 90))) + "."})
+        meta = {"id": f"gen-{i:06d}", "module": f"m{i % 9}", "author": "bench", "source": "generated",
+                "created": "2026-01-01", "tags": ["bench"]}
+        out.append(json.dumps({"messages": msgs, "metadata": meta}))
+    return out
+
+
+def timed(cmd: list[str], cwd: Path, runs: int) -> tuple[float, float, int]:
+    times, rc = [], 0
+    for _ in range(runs):
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        times.append(time.perf_counter() - t)
+        rc = proc.returncode
+    return statistics.median(times), min(times), rc
+
+
+def experiment_with(examples: list[str], dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in ("params.yaml", "consent_records", "stimuli"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
+    cur = dest / "curriculum"
+    cur.mkdir()
+    # keep the project's condition inputs valid: the three core modules + neutral control
+    for name in ("self-worth", "boundaries", "uncertainty", "neutral-control"):
+        shutil.copy2(REPO / "curriculum" / f"{name}.jsonl", cur / f"{name}.jsonl")
+    (cur / "generated.jsonl").write_text("\n".join(examples) + "\n", encoding="utf-8")
+    return dest
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        n_project = sum(1 for p in (REPO / "curriculum").glob("*.jsonl") for ln in p.open() if ln.strip())
+        exp = experiment_with(make_examples(271 - n_project, seed=1), tmp / "exp")
+        n_total = sum(1 for p in (exp / "curriculum").glob("*.jsonl") for ln in p.open() if ln.strip())
+        med, best, rc = timed([BABYCTL, "validate"], exp, runs)
+        print(f"cold validate, {n_total}-example experiment: median {med:.3f} s, best {best:.3f} s (exit {rc}; target <= 0.5 s)")
+        med, best, _ = timed([BABYCTL, "--help"], exp, runs)
+        print(f"cold babyctl --help: median {med:.3f} s, best {best:.3f} s (target <= 0.3 s)")
+        big = tmp / "big" / "curriculum"
+        big.mkdir(parents=True)
+        t = time.perf_counter()
+        (big / "big.jsonl").write_text("\n".join(make_examples(100_000, seed=2)) + "\n", encoding="utf-8")
+        print(f"(generated 100k examples, {(big / 'big.jsonl').stat().st_size / 1e6:.0f} MB, in {time.perf_counter() - t:.1f} s)")
+        med, best, rc = timed([BABYCTL, "validate", "curriculum/big.jsonl"], big.parent, max(1, runs // 3))
+        print(f"100k examples, cold CLI: median {med:.2f} s = {100_000 / med:,.0f} examples/s, best {100_000 / best:,.0f}/s "
+              f"(exit {rc}; target >= 20,000/s)")
+
+
+if __name__ == "__main__":
+    main()
