@@ -200,10 +200,21 @@ def train(
     from .train.run import train as run_train
 
     result = run_train(params, substrate=substrate, condition=condition, seed=seed, backend=backend)
-    typer.echo(f"{result.run_dir} ({result.backend}, {result.steps} steps, final loss {result.final_loss:.4f})")
+    shown = result.run_dir.resolve()
+    if shown.is_relative_to(Path.cwd().resolve()):
+        shown = shown.relative_to(Path.cwd().resolve())
+    typer.echo(f"{shown} ({result.backend}, {result.steps} steps, final loss {result.final_loss:.4f})")
 
 
 # --- eval, report (issue 5) --------------------------------------------------------------------
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 @app.command("eval")
 def eval_cmd(
     substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
@@ -223,11 +234,11 @@ def eval_cmd(
 
     gen, scored = evaluate(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed)
     if gen.stale is not None:
-        typer.echo(f"note: rows made with other settings were moved to {gen.stale}", err=True)
-    typer.echo(f"{gen.completions} ({gen.total} completions: {gen.generated} generated, "
+        typer.echo(f"note: rows made with other settings were moved to {_shown(gen.stale)}", err=True)
+    typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "
                f"{gen.reused} reused)")
     fails = f", {scored.judge_failures} judge votes failed (recorded)" if scored.judge_failures else ""
-    typer.echo(f"{scored.scores} ({scored.total} rows: {scored.scored} scored, {scored.reused} reused{fails})")
+    typer.echo(f"{_shown(scored.scores)} ({scored.total} rows: {scored.scored} scored, {scored.reused} reused{fails})")
 
 
 @app.command("report")
@@ -243,7 +254,7 @@ def report_cmd(params: Path = ParamsOpt) -> None:
 
     result = build_report(params)
     for path in result.written:
-        typer.echo(str(path))
+        typer.echo(_shown(path))
 
 
 # --- publish, card (issue 6) -------------------------------------------------------------------

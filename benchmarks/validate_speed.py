@@ -13,7 +13,9 @@ from real data: Zipf-distributed pseudo-words, 1-3 exchanges, an optional system
 from __future__ import annotations
 
 import json
+import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,14 +56,18 @@ def make_examples(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def timed(cmd: list[str], cwd: Path, runs: int) -> tuple[float, float, int]:
-    times, rc = [], 0
+def timed(cmd: list[str], cwd: Path, runs: int) -> tuple[float, float, int, float]:
+    """(median wall, best wall, exit code, median CPU seconds of the child: user + sys)."""
+    times, cpus, rc = [], [], 0
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         times.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         rc = proc.returncode
-    return statistics.median(times), min(times), rc
+    return statistics.median(times), min(times), rc, statistics.median(cpus)
 
 
 def experiment_with(examples: list[str], dest: Path) -> Path:
@@ -85,18 +91,22 @@ def main() -> None:
         n_project = sum(1 for p in (REPO / "curriculum").glob("*.jsonl") for ln in p.open() if ln.strip())
         exp = experiment_with(make_examples(271 - n_project, seed=1), tmp / "exp")
         n_total = sum(1 for p in (exp / "curriculum").glob("*.jsonl") for ln in p.open() if ln.strip())
-        med, best, rc = timed([BABYCTL, "validate"], exp, runs)
-        print(f"cold validate, {n_total}-example experiment: median {med:.3f} s, best {best:.3f} s (exit {rc}; target <= 0.5 s)")
-        med, best, _ = timed([BABYCTL, "--help"], exp, runs)
-        print(f"cold babyctl --help: median {med:.3f} s, best {best:.3f} s (target <= 0.3 s)")
+        print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other jobs share them)")
+        med, best, rc, cpu = timed([BABYCTL, "validate"], exp, runs)
+        print(f"cold validate, {n_total}-example experiment: median {med:.3f} s, best {best:.3f} s, "
+              f"CPU {cpu:.3f} s (exit {rc}; target <= 0.5 s)")
+        med, best, _, cpu = timed([BABYCTL, "--help"], exp, runs)
+        print(f"cold babyctl --help: median {med:.3f} s, best {best:.3f} s, CPU {cpu:.3f} s (target <= 0.3 s)")
         big = tmp / "big" / "curriculum"
         big.mkdir(parents=True)
         t = time.perf_counter()
         (big / "big.jsonl").write_text("\n".join(make_examples(100_000, seed=2)) + "\n", encoding="utf-8")
         print(f"(generated 100k examples, {(big / 'big.jsonl').stat().st_size / 1e6:.0f} MB, in {time.perf_counter() - t:.1f} s)")
-        med, best, rc = timed([BABYCTL, "validate", "curriculum/big.jsonl"], big.parent, max(1, runs // 3))
-        print(f"100k examples, cold CLI: median {med:.2f} s = {100_000 / med:,.0f} examples/s, best {100_000 / best:,.0f}/s "
+        med, best, rc, cpu = timed([BABYCTL, "validate", "curriculum/big.jsonl"], big.parent, max(1, runs // 3))
+        print(f"100k examples, cold CLI: median {med:.2f} s wall = {100_000 / med:,.0f} examples/s "
+              f"(best {100_000 / best:,.0f}/s); CPU {cpu:.2f} s = {100_000 / cpu:,.0f} examples/CPU-s "
               f"(exit {rc}; target >= 20,000/s)")
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

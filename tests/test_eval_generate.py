@@ -44,9 +44,16 @@ def baseline(eval_exp: Path, tmp_path_factory) -> Path:
     return exp
 
 
-def _fresh(eval_exp: Path, tmp_path: Path) -> Path:
+def _fresh(eval_exp: Path, tmp_path: Path, **eval_params) -> Path:
+    """A copy of eval_exp; ``eval_params`` override params.yaml ``eval`` keys (to keep tests fast)."""
     exp = tmp_path / "exp"
     shutil.copytree(eval_exp, exp)
+    if eval_params:
+        import yaml
+
+        params = yaml.safe_load((exp / "params.yaml").read_text())
+        params["eval"].update(eval_params)
+        (exp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return exp
 
 
@@ -87,7 +94,7 @@ def test_batched_left_padded_generation_matches_one_at_a_time(baseline: Path):
 
 
 def test_interrupted_eval_resumes_without_redoing_rows(eval_exp: Path, tmp_path: Path, monkeypatch):
-    exp = _fresh(eval_exp, tmp_path)
+    exp = _fresh(eval_exp, tmp_path, max_new_tokens=6)
     real = generate._generate_batch
     calls: list[list[str]] = []
 
@@ -130,13 +137,13 @@ def test_interrupted_eval_resumes_without_redoing_rows(eval_exp: Path, tmp_path:
 
 
 def test_changed_settings_move_old_partial_rows_aside(eval_exp: Path, tmp_path: Path, monkeypatch):
-    exp = _fresh(eval_exp, tmp_path)
+    exp = _fresh(eval_exp, tmp_path, max_new_tokens=4, banks=["fawning"])
     out = exp / "eval" / "tiny" / "baseline"
     out.mkdir(parents=True)
     old = {"stimulus_id": "fawn-001", "fingerprint": "made-with-other-settings", "completion": "x"}
     (out / "completions.jsonl.partial").write_text(json.dumps(old) + "\n")
     gen, _ = evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
-    assert gen.generated == 33 and gen.stale is not None
+    assert gen.generated == 11 and gen.stale is not None
     assert _rows(gen.stale) == [old]  # not lost
 
 
@@ -220,7 +227,7 @@ def test_usage_and_consent_errors(eval_exp: Path, tmp_path: Path):
 
 
 def test_cli_eval_baseline(eval_exp: Path, tmp_path: Path):
-    exp = _fresh(eval_exp, tmp_path)
+    exp = _fresh(eval_exp, tmp_path, max_new_tokens=4)
     proc = run_cli("eval", "--substrate", "tiny", "--baseline", cwd=exp)
     assert proc.returncode == 0, proc.stderr
     assert "33 completions: 33 generated, 0 reused" in proc.stdout

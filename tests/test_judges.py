@@ -6,7 +6,6 @@ the real httpx client babyctl uses. Only the remote judge model is fake.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path

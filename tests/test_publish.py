@@ -212,6 +212,14 @@ def test_dataset_hash_disagreeing_with_dvc_lock_is_refused(exp):
     assert "provenance.json does not match dvc.lock" in proc.stderr
 
 
+def test_absolute_base_path_in_adapter_config_is_refused(exp):
+    edit_json(exp / RUN / "adapter/adapter_config.json",
+              lambda d: d.update(base_model_name_or_path="/home/someone/models/base/tiny"))
+    proc = dry(exp, "tiny")
+    assert proc.returncode == 1
+    assert "names an absolute local path as its base model ('/home/someone/models/base/tiny')" in proc.stderr
+
+
 def test_unknown_license_is_refused(exp):
     edit_params(exp, lambda d: d["substrates"]["tiny"].update(license="wtfpl"))
     commit_all(exp)

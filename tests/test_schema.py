@@ -151,13 +151,13 @@ def mutated(draw, name):
         if op == "delete":
             del parent[path[-1]]
         elif op == "replace":
-            parent[path[-1]] = draw(st.sampled_from(REPLACEMENTS))
+            parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(REPLACEMENTS)))
         else:
             target = parent[path[-1]]
             if isinstance(target, dict):
                 target["unexpected_key"] = 1
             else:
-                parent[path[-1]] = draw(st.sampled_from(REPLACEMENTS))
+                parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(REPLACEMENTS)))
     return doc
 
 

@@ -149,3 +149,34 @@ def test_example_without_assistant_turn(tokenizer, tmp_path):
                                                "metadata": {"id": "q-only"}}])
     with pytest.raises(InputError, match=r":1: example 'q-only' has no assistant tokens"):
         encode_dataset(tokenizer, data, max_seq_length=512)
+
+
+def test_real_curriculum_renders_cleanly(tokenizer, upstream, repo_root, tmp_path):
+    """The upstream study's full curriculum when ../shared is present, else the example one:
+    every example renders with one BOS, its system turn, and loss on assistant tokens only."""
+    import json as _json
+
+    if upstream is not None:
+        path = upstream / "curriculum/combined/full-curriculum.jsonl"
+    else:
+        path = tmp_path / "core.jsonl"
+        path.write_text("".join((repo_root / f"curriculum/{m}.jsonl").read_text(encoding="utf-8")
+                                for m in ("self-worth", "boundaries", "uncertainty")), encoding="utf-8")
+    rows = [_json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    ds = encode_dataset(tokenizer, path, max_seq_length=100_000)
+    assert len(ds.examples) == len(rows) and not ds.too_long
+    for enc, row in zip(ds.examples, rows):
+        assert enc.input_ids.count(tokenizer.bos_token_id) == 1 and enc.input_ids[0] == tokenizer.bos_token_id
+        text = tokenizer.decode(enc.input_ids)
+        for m in row["messages"]:
+            if m["role"] == "system":
+                assert m["content"].strip() in text
+        spans = _labelled_spans(tokenizer, enc.input_ids, enc.labels)
+        answers = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
+        eot = ASSISTANT_EOT[tokenizer.template_name]
+        expected = [(a.strip() if tokenizer.template_name == "llama3" else a) + eot for a in answers]
+        assert spans == expected
+    # the longest examples exceed a small limit and are listed by id (line-N where ids are missing)
+    longest = max(len(e.input_ids) for e in ds.examples)
+    with pytest.raises(InputError, match=r"longer than training\.max_seq_length"):
+        encode_dataset(tokenizer, path, max_seq_length=longest - 1)

@@ -90,12 +90,19 @@ def score_run(params: Params, run_dir: str | Path, *, params_path: str | Path = 
     final = store.finish([done[c["stimulus_id"]] for c in completions])
     prov_path = run_dir / runs.SCORES_PROVENANCE
     prov = Provenance(**base_fields("babyctl eval (scoring)", root),
-                      inputs=[file_hash(comp_path)],
+                      inputs=[_hash(comp_path, Path(root))],
                       params={"signals": config["signals"], "judges": config["judges"],
                               "scores_sha256": sha256_file(final)})
     atomic_write_json(prov_path, prov.model_dump(mode="json"))
     return ScoreResult(final, prov_path, len(completions), len(todo), len(completions) - len(todo),
                        failures)
+
+
+def _hash(path: Path, root: Path):
+    try:
+        return file_hash(path, root) if path.resolve().is_relative_to(root.resolve()) else file_hash(path)
+    except ValueError:
+        return file_hash(path)
 
 
 def _text_sha(text: str) -> str:

@@ -16,6 +16,8 @@ reports them as warnings; every other gate refuses a dry run too.
 """
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,6 +176,16 @@ def check_provenance(rel: Release, report: GateReport) -> None:
             elif md5 != ds_md5:
                 report.add("provenance", f"dataset {p.dataset.path} does not match dvc.lock "
                            f"(stage {out.stage}: {md5 or 'no readable record'}, file md5 {ds_md5})", "dvc.lock")
+    # the adapter config must not carry the trainer's filesystem layout
+    try:
+        base_ref = str(json.loads(rel.adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path") or "")
+    except ValueError:
+        base_ref = ""
+        report.add("provenance", "adapter_config.json is not valid JSON", rel.rel(rel.adapter_config))
+    if base_ref.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", base_ref):
+        report.add("provenance", f"adapter_config.json names an absolute local path as its base model "
+                   f"({base_ref!r}); train should record the Hub id or an experiment-relative path",
+                   rel.rel(rel.adapter_config))
     # the adapter files and provenance.json
     recorded = {fh.path.rsplit("/", 1)[-1]: fh for fh in p.adapter_files}
     for path in (rel.weights, rel.adapter_config, rel.run_dir / PROVENANCE):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import experiment_root, load_params
-from ..errors import GateRefused, InputError, UsageError
+from ..errors import GateRefused, InputError, IntegrityError, UsageError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text, md5_file, sha256_file
 from ..locate import locate, node_tree
 from ..provenance import base_fields, file_hash, utc_now
@@ -128,6 +128,8 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
         raise InputError(f"no build output for condition {condition!r} (run: babyctl build {condition})",
                          path=data_file.relative_to(root))
     load_examples(data_file)  # empty or malformed data fails now, before any weights load
+    dataset = FileHash(path=str(data_file.relative_to(root)), sha256=sha256_file(data_file),
+                       md5=md5_file(data_file), size=data_file.stat().st_size)
     source, base_ref, base_files = resolve_source(root, params_path, substrate, sub)
 
     consent = check_training_consent(root, substrate, sub, condition, at=started)
@@ -140,6 +142,9 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
                              allow_truncation=params.training.allow_truncation)
     fit = impl.fit(model, tokenizer, encoded, params.training, seed, progress=progress)
     ended = utc_now()
+    if sha256_file(data_file) != dataset.sha256:
+        raise IntegrityError("the training data changed while the run was training; nothing was written",
+                             path=data_file)
 
     final = run_dir(root, substrate, condition, seed)
     with atomic_dir(final) as tmp:
@@ -148,16 +153,15 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
                                   revision=sub.revision)
         prov = AdapterProvenance(
             **base_fields("train", cwd=root),
-            inputs=[file_hash(p, root) for p in [data_file, consent.path.resolve(), *base_files]],
+            inputs=[_hash(p, root) for p in [data_file, consent.path, *base_files]],
             params={"training": params.training.model_dump(mode="json"),
                     "substrate": sub.model_dump(mode="json"),
                     "condition": params.conditions[condition].model_dump(mode="json"),
                     "backend_requested": backend,
                     "truncated_examples": encoded.truncated},
             seed=seed, substrate=substrate, condition=condition, base_model=base_ref,
-            dataset=FileHash(path=str(data_file.relative_to(root)), sha256=sha256_file(data_file),
-                             md5=md5_file(data_file), size=data_file.stat().st_size),
-            consent=ConsentRef(id=consent.record.id, path=str(consent.path.resolve().relative_to(root)),
+            dataset=dataset,
+            consent=ConsentRef(id=consent.record.id, path=_rel(consent.path, root),
                                sha256=consent.sha256, decision=consent.record.coding.decision),
             backend=name, device=_device_name(fit), started_at=started, ended_at=ended,
             adapter_files=[file_hash(p, tmp) for p in files],
@@ -186,6 +190,17 @@ def run_metrics(substrate: str, condition: str, seed: int, backend: str, fit: Fi
         "peak_gpu_memory_bytes": fit.peak_memory_bytes,
         "too_long_examples": encoded.too_long, "truncated_examples": encoded.truncated,
     }
+
+
+def _rel(path: Path, root: Path) -> str:
+    """``path`` relative to the experiment root where it lies inside it, else absolute."""
+    path = path.resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _hash(path: Path, root: Path) -> FileHash:
+    h = file_hash(path)
+    return h.model_copy(update={"path": _rel(path, root)})
 
 
 def _device_name(fit: FitResult) -> str:

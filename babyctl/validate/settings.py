@@ -14,34 +14,38 @@ from .finding import Finding, default_severity
 _A = "['\u2019]"  # straight or curly apostrophe
 _AI = r"(?:ai|a\.i\.|artificial intelligence|(?:large )?language model|llm|chatbot|ai (?:language )?model|ai assistant)"
 
-_AI_HINTS = ("ai", "a.i.", "artificial", "language model", "llm", "chatbot")
+_AI_HINTS = (" ai", "a.i.", "artificial", "language model", "llm", "chatbot")
+_NEG_HINTS = ("don", "do not", "can", "have no", "lack")
 
 #: (code, pattern, severity, message, hints) -- matched case-insensitively against assistant turns.
-#: ``hints``: lowercase substrings one of which any match must contain; a turn with none of them
-#: skips the regex (the fast path that keeps validate at >20k examples/s).
-DEFAULT_PHRASES: list[tuple[str, str, str, str, tuple[str, ...]]] = [
-    ("BC301", rf"\bas an? {_AI}\b", "error", "scripted AI-disavowal phrasing", ("as a",)),
+#: ``hints``: groups of lowercase substrings; a match contains one substring of every group, so a
+#: turn missing a group skips the regex (the fast path that keeps validate at >20k examples/s).
+DEFAULT_PHRASES: list[tuple[str, str, str, str, tuple[tuple[str, ...], ...]]] = [
+    ("BC301", rf"\bas an? {_AI}\b", "error", "scripted AI-disavowal phrasing", (("as a",), _AI_HINTS)),
     ("BC301", rf"\bi(?:{_A}m| am) (?:just|only|merely|simply) (?:an? )?(?:{_AI}|bot|program|computer program|machine)\b",
-     "error", "scripted AI-disavowal phrasing", ("just", "only", "merely", "simply")),
+     "error", "scripted AI-disavowal phrasing",
+     (("just", "only", "merely", "simply"), _AI_HINTS + ("bot", "program", "machine"))),
     ("BC301", rf"\bi(?:{_A}m| am) an? {_AI}\b[^.!?\n]{{0,30}}?\b(?:do(?:n{_A}t| not)|can(?:{_A}t|not)|have no|lack)\b",
-     "error", "scripted AI-disavowal phrasing", _AI_HINTS),
+     "error", "scripted AI-disavowal phrasing", (_AI_HINTS, _NEG_HINTS)),
     ("BC301", rf"\bi do(?:n{_A}t| not) (?:actually |really |truly )?have (?:any )?(?:personal )?"
               r"(?:feelings|emotions|opinions|preferences|beliefs|desires)\b",
-     "warning", "scripted disavowal of feelings or preferences", ("have",)),
+     "warning", "scripted disavowal of feelings or preferences",
+     (("have",), ("feeling", "emotion", "opinion", "preference", "belief", "desire"))),
     ("BC302", r"\b(?:against|violates?|violating|outside) my (?:programming|guidelines|policies|policy|rules|instructions)\b",
-     "error", "scripted policy-refusal phrasing", ("programming", "guidelines", "polic", "rules", "instructions")),
+     "error", "scripted policy-refusal phrasing", ((" my ",), ("programming", "guidelines", "polic", "rules", "instructions"))),
     ("BC302", rf"\bi(?:{_A}m| am) not (?:able|allowed|programmed|permitted|designed|authori[sz]ed) to\b",
-     "error", "scripted policy-refusal phrasing", ("not able", "not allowed", "not programmed", "not permitted",
-                                                  "not designed", "not authori")),
+     "error", "scripted policy-refusal phrasing", (("not able", "not allowed", "not programmed", "not permitted",
+                                                   "not designed", "not authori"),)),
     ("BC302", rf"\bi(?:{_A}m| am) unable to (?:provide|assist|help with|comply|fulfil+|generate|engage)\b",
-     "error", "scripted policy-refusal phrasing", ("unable",)),
+     "error", "scripted policy-refusal phrasing", (("unable",),)),
     ("BC302", rf"\bmy (?:programming|guidelines|policies) (?:do(?:es)?(?:n{_A}t| not)|prevents?|prohibits?|forbids?)\b",
-     "error", "scripted policy-refusal phrasing", ("programming", "guidelines", "policies")),
+     "error", "scripted policy-refusal phrasing", (("programming", "guidelines", "policies"),)),
     ("BC302", rf"\bi can(?:{_A}t|not) (?:comply|fulfil+ (?:this|that|your) request|assist with (?:this|that) request)\b",
-     "error", "scripted policy-refusal phrasing", ("comply", "fulfil", "assist with")),
+     "error", "scripted policy-refusal phrasing", (("comply", "fulfil", "assist with"),)),
     ("BC303", rf"\b(?:i(?:{_A}m| am) (?:so |very |really |truly )?sorry|i apologi[sz]e|my apologies|sorry)\b[,.!]?\s*"
               rf"(?:but\s*,?\s*)?i(?:{_A}m| am)? ?(?:can{_A}?t|cannot|can not|won{_A}t|will not|unable|not able|must decline|have to decline)\b",
-     "warning", "refusal with an apology in front", ("sorry", "apolog")),
+     "warning", "refusal with an apology in front", (("sorry", "apolog"), ("can", "won", "will not", "unable",
+                                                                          "not able", "decline"))),
 ]
 
 
@@ -51,7 +55,7 @@ class Phrase:
     regex: re.Pattern
     severity: str
     message: str
-    hints: tuple[str, ...] = ()
+    hints: tuple[frozenset[str], ...] = ()
 
 
 @dataclass
@@ -62,6 +66,8 @@ class Settings:
     severity: dict[str, str] = field(default_factory=dict)
     require_provenance: bool = False
     near_duplicate_threshold: float = 0.9
+    #: every hint of every phrase (checked once per turn; phrases then test set membership)
+    all_hints: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, params=None) -> tuple["Settings", list[tuple[int, str]]]:
@@ -81,8 +87,8 @@ class Settings:
             except re.error as e:
                 bad.append((i, str(e)))
                 continue
-            phrases.append(Phrase(code, rx, severity, message, hints))
-        s = cls(phrases=phrases)
+            phrases.append(Phrase(code, rx, severity, message, tuple(frozenset(g) for g in hints)))
+        s = cls(phrases=phrases, all_hints=tuple(sorted({h for p in phrases for g in p.hints for h in g})))
         if vp is not None:
             s.severity = dict(vp.severity)
             s.require_provenance = vp.require_provenance

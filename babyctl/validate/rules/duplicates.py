@@ -4,7 +4,7 @@ Exact duplicates: a hash of the case-folded, whitespace-collapsed turns (roles
 included). Near-duplicates: the non-system turns as case-folded words; candidates
 are examples sharing one of their K smallest word-trigram hashes and at least
 MIN_SHARED of their SKETCH smallest (a bottom-k MinHash sketch over the first
-HEAD_CHARS characters), confirmed with :class:`difflib.SequenceMatcher` over all the
+and last HEAD_CHARS characters), confirmed with :class:`difflib.SequenceMatcher` over all the
 words. Word hashes are CRC32 (not Python's salted ``hash``), so results do not
 change between runs. Cost is about linear in the number of examples.
 """
@@ -22,8 +22,8 @@ K = 4
 #: smallest bigram hashes kept per example; a candidate must share MIN_SHARED of them
 SKETCH = 8
 MIN_SHARED = 2
-#: characters of each example's user/assistant text that go into its sketch
-HEAD_CHARS = 512
+#: characters from each end of an example's user/assistant text that go into its sketch
+HEAD_CHARS = 120
 #: a bucket this full is boilerplate, not evidence; it is not searched
 MAX_BUCKET = 64
 #: shorter texts (in words) are left to the exact check
@@ -51,26 +51,28 @@ class DuplicateIndex:
                     hits.append(Hit("BC403", ("metadata", "id"), f"duplicate id {ex_id!r} (first used at {first[0]}:{first[1]})"))
                 else:
                     self._ids[ex_id] = (ex.path, ex.line)
-        parts = []
+        system = []
+        rest = []
         for role, content in ex.messages:
-            parts.append(role)
-            parts.append(" ".join(content.split()).casefold())
-        key = hash(tuple(parts))  # exact check is in-process only: salted hash is fine here
+            (system if role == "system" else rest).append(content)
+        text = " \x00 ".join(rest).casefold()  # \x00 keeps turn boundaries in the key
+        key = hash((tuple([r for r, _ in ex.messages]), " ".join(" ".join(system).casefold().split()),
+                    " ".join(text.split())))  # exact check is in-process only: salted hash is fine
         first = self._exact.get(key)
         if first is not None:
             hits.append(Hit("BC401", (), f"duplicate of the example at {first[0]}:{first[1]}"))
             return hits
         self._exact[key] = (ex.path, ex.line)
-        near = self._near(ex)
+        near = self._near(ex, text)
         if near is not None:
             hits.append(near)
         return hits
 
-    def _near(self, ex: Example) -> Hit | None:
+    def _near(self, ex: Example, text: str) -> Hit | None:
         # C-level work only on the hot path (join, casefold, encode, split, map, zip, hash, set):
-        # the sketch reads the first HEAD_CHARS characters; the similarity check reads everything.
-        text = " ".join([c for r, c in ex.messages if r != "system"]).casefold()
-        ids = list(map(zlib.crc32, text[:HEAD_CHARS].encode("utf-8", "replace").split()))
+        # the sketch reads HEAD_CHARS characters from each end; the similarity check reads everything.
+        sample = text if len(text) <= 2 * HEAD_CHARS else text[:HEAD_CHARS] + " " + text[-HEAD_CHARS:]
+        ids = list(map(zlib.crc32, sample.encode("utf-8", "replace").split()))
         if len(ids) < MIN_WORDS:
             return None
         sketch = sorted(set(map(hash, zip(ids, ids[1:], ids[2:]))))[:SKETCH]

@@ -36,13 +36,15 @@ def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
         if role != "assistant":
             continue
         low = content.lower()
+        present = {h for h in settings.all_hints if h in low}
         for p in phrases:
-            if p.hints:
-                for h in p.hints:
-                    if h in low:
-                        break
-                else:
-                    continue
+            skip = False
+            for group in p.hints:
+                if present.isdisjoint(group):
+                    skip = True
+                    break
+            if skip:
+                continue
             m = p.regex.search(content)
             if m:
                 hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{m.group()}"', p.severity, m.group()))
