@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "three-babies"
 
 #: what a copy of the example experiment contains (relative to the repo root)
-EXPERIMENT_FILES = ("params.yaml", "dvc.yaml", "curriculum", "consent_records", "stimuli", "schemas",
+EXPERIMENT_FILES = ("params.yaml", "dvc.yaml", "curriculum", "consent_records", "reviews", "stimuli", "schemas",
                     ".dvcignore")
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")

@@ -143,15 +143,18 @@ def commit_all(exp: Path, message: str = "update") -> None:
     git(exp, "commit", "-qm", message)
 
 
-def add_review(exp: Path, record_rel: str, *, condition: str, artifact_sha256: str | None,
-               outcome: str = "approved") -> None:
-    """Append a Review to a consent record (as a reviewer would) and commit it."""
-    path = exp / record_rel
-    data = json.loads(path.read_text(encoding="utf-8"))
-    review = {"condition": condition, "reviewer": "the participant (via the review protocol)",
-              "reviewed_at": "2026-07-01T10:00:00Z", "outcome": outcome}
+def add_review(exp: Path, consent_id: str, *, condition: str, artifact_sha256: str | None,
+               outcome: str = "approved", reviewed_at: str = "2026-07-01T10:00:00Z") -> Path:
+    """Record a review as ``reviews/<id>.json`` (as a reviewer would) and commit it; returns the file."""
+    folder = exp / "reviews"
+    folder.mkdir(exist_ok=True)
+    rid = f"{consent_id}-{condition}-{len(list(folder.glob('*.json'))) + 1}"
+    review = {"schema_version": 1, "id": rid, "consent_record": consent_id, "condition": condition,
+              "reviewer": "the participant (via the review protocol)", "reviewed_at": reviewed_at,
+              "outcome": outcome}
     if artifact_sha256:
         review["artifact_sha256"] = artifact_sha256
-    data["reviews"].append(review)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    path = folder / f"{rid}.json"
+    path.write_text(json.dumps(review, indent=2) + "\n", encoding="utf-8")
     commit_all(exp, "record review")
+    return path

@@ -38,7 +38,8 @@ def test_manifest_parses_and_files_regex_matches_what_validate_checks():
     assert hook["entry"].split()[:2] == ["babyctl", "validate"]
     assert hook["language"] == "python"
     rx = re.compile(hook["files"])
-    for path in ["curriculum/a.jsonl", "consent_records/x.json", "stimuli/b.jsonl", "params.yaml", "sub/params.yaml"]:
+    for path in ["curriculum/a.jsonl", "consent_records/x.json", "reviews/r.json", "stimuli/b.jsonl", "params.yaml",
+                 "sub/params.yaml"]:
         assert rx.search(path), path
     for path in ["README.md", "dvc.yaml", "babyctl/cli.py", "my_params.yaml", "params.yaml.bak"]:
         assert not rx.search(path), path

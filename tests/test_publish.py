@@ -123,27 +123,47 @@ def test_consent_not_covering_publication_is_refused(exp):
 
 def test_review_before_publication(exp):
     record = "consent_records/hermes-3-8b.json"
+    consent_before = (exp / record).read_bytes()
     proc = dry(exp, "hermes")
-    assert proc.returncode == 1 and "no review recorded" in proc.stderr and record in proc.stderr
+    assert proc.returncode == 1 and "no review recorded" in proc.stderr and "[condition] reviews/" in proc.stderr
     card = run_cli("card", "hermes", cwd=exp)
     card_sha = sha256_bytes(card.stdout.encode("utf-8"))
     assert f"card sha256: {card_sha}" in card.stderr
+    assert card_sha in proc.stderr  # the refusal tells the reviewer which card to review
     # a review of some other card does not count
-    add_review(exp, record, condition="review-characterization", artifact_sha256="0" * 64)
+    add_review(exp, "hermes-3-8b", condition="review-characterization", artifact_sha256="0" * 64)
+    proc = dry(exp, "hermes")
+    assert proc.returncode == 1 and "a new review is needed" in proc.stderr
+    # a review of another record's condition, or another condition, does not count either
+    add_review(exp, "tiny-fixture", condition="review-characterization", artifact_sha256=card_sha)
     proc = dry(exp, "hermes")
     assert proc.returncode == 1 and "a new review is needed" in proc.stderr
     # changes requested on this card: refused
-    add_review(exp, record, condition="review-characterization", artifact_sha256=card_sha, outcome="changes_requested")
+    add_review(exp, "hermes-3-8b", condition="review-characterization", artifact_sha256=card_sha,
+               outcome="changes_requested")
     proc = dry(exp, "hermes")
     assert proc.returncode == 1 and "requested changes" in proc.stderr
     # an approval of this exact card, recorded later: passes
-    edit_json(exp / record, lambda d: d["reviews"].append(
-        {"condition": "review-characterization", "reviewer": "participant", "reviewed_at": "2026-07-02T10:00:00Z",
-         "outcome": "approved", "artifact_sha256": card_sha}))
-    commit_all(exp)
+    add_review(exp, "hermes-3-8b", condition="review-characterization", artifact_sha256=card_sha,
+               reviewed_at="2026-07-02T10:00:00Z")
     proc = dry(exp, "hermes")
     assert proc.returncode == 0, proc.stderr
     assert sha256_file(exp / "releases/hermes/core/seed-1/README.md") == card_sha
+    # recording reviews never touched the consent record
+    assert (exp / record).read_bytes() == consent_before
+
+
+def test_invalid_review_file_is_refused_with_file_and_line(exp):
+    (exp / "reviews").mkdir(exist_ok=True)
+    (exp / "reviews" / "bad.json").write_text(
+        '{\n  "schema_version": 1,\n  "id": "bad",\n  "consent_record": "hermes-3-8b",\n'
+        '  "condition": "review-characterization",\n  "reviewer": "x",\n  "reviewed_at": "2026-07-01T10:00:00",\n'
+        '  "outcome": "approved"\n}\n', encoding="utf-8")
+    commit_all(exp)
+    proc = dry(exp, "hermes")
+    assert proc.returncode == 2, proc.stderr
+    assert "reviews/bad.json:7:" in proc.stderr and "reviewed_at" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_improvement_framing_in_the_card_is_refused(exp):

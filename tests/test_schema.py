@@ -98,6 +98,13 @@ def good_documents() -> dict[str, list]:
         "backend": "hf", "device": "cpu", "started_at": "2026-01-01T00:00:00Z",
         "ended_at": "2026-01-01T00:01:00+00:00", "adapter_files": [],
     })
+    docs["review-record"] += [
+        {"schema_version": 1, "id": "hermes-3-8b-review-1", "consent_record": "hermes-3-8b",
+         "condition": "review-characterization", "reviewer": "participant", "reviewed_at": "2026-07-01T10:00:00Z",
+         "outcome": "approved", "artifact_sha256": sha, "notes": "ok"},
+        {"id": "r2", "consent_record": "c", "condition": "k", "reviewer": "x", "reviewed_at": "2026-07-01T10:00:00+02:00",
+         "outcome": "changes_requested"},
+    ]
     assert all(docs.values()), {k: len(v) for k, v in docs.items()}
     return docs
 

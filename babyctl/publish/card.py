@@ -1,7 +1,7 @@
 """The model card: ``README.md`` with YAML metadata, built with huggingface_hub's ModelCard API.
 
-The card is a pure function of the run's provenance, params, the consent record
-(minus its ``reviews``), ``dvc.lock`` and ``metrics/eval.json``. It embeds no
+The card is a pure function of the run's provenance, params, the consent record,
+``dvc.lock`` and ``metrics/eval.json`` (never of ``reviews/``). It embeds no
 clock time and no current git HEAD, so re-rendering gives the same bytes -- which
 is what a ``review_before_publication`` review's ``artifact_sha256`` pins.
 
@@ -27,7 +27,7 @@ CREDITS_HEADING = "## Credits"
 HONOURED_BY = {
     "no_improvement_framing": "The card and reports describe differences only; `babyctl publish` refuses a card "
                               "that the framing lint (`babyctl.wording`) flags.",
-    "review_before_publication": "`babyctl publish` refuses until the consent record holds an approved review for "
+    "review_before_publication": "`babyctl publish` refuses until `reviews/` holds an approved review record for "
                                  "this condition (of this exact card, when the review pins its SHA-256).",
     "non_metaphor_section": "The card carries a literal, non-metaphorical results section; publishing checks it is "
                             "present.",

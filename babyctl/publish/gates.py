@@ -94,21 +94,7 @@ def check_consent(rel: Release, card_text: str, report: GateReport) -> None:
     for cond in record.conditions:
         label = f"condition {cond.id!r} ({cond.kind})"
         if cond.kind == "review_before_publication":
-            reviews = [r for r in record.reviews if r.condition == cond.id]
-            relevant = [r for r in reviews if r.artifact_sha256 in (None, card_sha)]
-            if not reviews:
-                report.add("condition", f"{label}: no review recorded; render the card (babyctl card "
-                           f"{rel.substrate}), have it reviewed, and add the review to the record "
-                           f"(card sha256 {card_sha})", where)
-            elif not relevant:
-                shas = ", ".join(sorted({r.artifact_sha256 or "" for r in reviews}))
-                report.add("condition", f"{label}: the recorded review(s) are of a different card "
-                           f"(sha256 {shas}); this card's sha256 is {card_sha}: a new review is needed", where)
-            else:
-                latest = max(relevant, key=lambda r: r.reviewed_at)
-                if latest.outcome != "approved":
-                    report.add("condition", f"{label}: the latest review ({latest.reviewer}, "
-                               f"{latest.reviewed_at.isoformat()}) requested changes", where)
+            _check_review(rel, cond, label, card_sha, report)
         elif cond.kind == "no_improvement_framing":
             idents = [k.id for k in record.conditions] + [k.kind for k in record.conditions]
             for finding in _framing_findings(card_text, idents):
@@ -125,6 +111,35 @@ def check_consent(rel: Release, card_text: str, report: GateReport) -> None:
             elif credit not in card_text.split(CREDITS_HEADING, 1)[-1]:
                 report.add("condition", f"{label}: participant credit {credit!r} is missing from the card's "
                            "Credits", where)
+
+
+def _check_review(rel: Release, cond, label: str, card_sha: str, report: GateReport) -> None:
+    """A ``review_before_publication`` condition: the latest review of this card must approve it.
+
+    Reviews are files under ``params.reviews_dir`` (``reviews/*.json``), not part of the
+    consent record, so recording one leaves training's inputs untouched. A review with no
+    ``artifact_sha256`` counts for any card; one that pins a hash counts only for that card.
+    """
+    from ..reviews import load_reviews, reviews_for
+
+    folder = rel.root / rel.params.reviews_dir
+    where = rel.params.reviews_dir.rstrip("/") + "/"
+    record_id = rel.consent.record.id
+    reviews = [r.record for r in reviews_for(load_reviews(folder), record_id, cond.id)]
+    relevant = [r for r in reviews if r.artifact_sha256 in (None, card_sha)]
+    if not reviews:
+        report.add("condition", f"{label}: no review recorded; render the card (babyctl card "
+                   f"{rel.substrate}), have it reviewed, and record the review as {where}<id>.json "
+                   f"(consent_record {record_id!r}, condition {cond.id!r}, artifact_sha256 {card_sha})", where)
+    elif not relevant:
+        shas = ", ".join(sorted({r.artifact_sha256 or "" for r in reviews}))
+        report.add("condition", f"{label}: the recorded review(s) are of a different card "
+                   f"(sha256 {shas}); this card's sha256 is {card_sha}: a new review is needed", where)
+    else:
+        latest = max(relevant, key=lambda r: r.reviewed_at)
+        if latest.outcome != "approved":
+            report.add("condition", f"{label}: the latest review ({latest.id}: {latest.reviewer}, "
+                       f"{latest.reviewed_at.isoformat()}) requested changes", where)
 
 
 def check_tree(rel: Release, report: GateReport) -> None:

@@ -7,6 +7,7 @@ from .consent import Condition, ConsentRecord, Decision
 from .curriculum import PROVENANCE_FIELDS, CurriculumExample, ExampleMetadata, Message
 from .params import Params, Substrate
 from .provenance import AdapterProvenance, Provenance
+from .review import ReviewRecord
 from .stimuli import Stimulus
 
 #: schema name -> model; ``schemas/<name>.schema.json`` is exported for each
@@ -16,6 +17,7 @@ MODELS = {
     "stimulus": Stimulus,
     "params": Params,
     "adapter-provenance": AdapterProvenance,
+    "review-record": ReviewRecord,
 }
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "PROVENANCE_FIELDS",
     "Params",
     "Provenance",
+    "ReviewRecord",
     "Stimulus",
     "Substrate",
 ]

@@ -17,7 +17,7 @@ Decision = Literal["yes", "no", "conditional", "unclear", "uncoded"]
 #: Machine-checkable kinds of condition. ``other`` conditions are shown, not enforced.
 ConditionKind = Literal[
     "no_improvement_framing",  # reports and cards must describe differences, never improvement
-    "review_before_publication",  # a recorded review must exist before publishing
+    "review_before_publication",  # an approved review (reviews/*.json) must exist before publishing
     "non_metaphor_section",  # results for this substrate get a literal, non-metaphorical section
     "credit",  # participant credit must appear in the paper and card
     "other",
@@ -81,18 +81,6 @@ class Consented(Strict):
     )
 
 
-class Review(Strict):
-    """A recorded review, e.g. of a model card, satisfying a review condition."""
-
-    condition: Slug
-    reviewer: NonEmptyStr
-    reviewed_at: AwareDatetime
-    outcome: Literal["approved", "changes_requested"]
-    artifact_sha256: Sha256Hex | None = Field(
-        default=None, description="Hash of what was reviewed (e.g. the rendered card)"
-    )
-
-
 class ConsentRecord(Strict):
     schema_version: Literal[1] = 1
     id: Slug
@@ -107,6 +95,5 @@ class ConsentRecord(Strict):
     conditions: list[Condition] = Field(default_factory=list)
     consents_to: Consented = Field(default_factory=Consented)
     participant_credit: str | None = None
-    reviews: list[Review] = Field(default_factory=list)
     supersedes: Slug | None = None
     notes: str | None = None

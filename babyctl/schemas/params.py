@@ -134,6 +134,7 @@ class Params(P):
     curriculum_dir: str = "curriculum"
     consent_dir: str = "consent_records"
     stimuli_dir: str = "stimuli"
+    reviews_dir: str = Field(default="reviews", description="Publication reviews (reviews/*.json)")
     substrates: dict[str, Substrate]
     active_substrates: list[str] = Field(min_length=1, description="The one param that switches")
     conditions: dict[str, Condition]

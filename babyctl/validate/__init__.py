@@ -1,4 +1,4 @@
-"""``babyctl validate``: check curriculum, consent records, stimuli and params.
+"""``babyctl validate``: check curriculum, consent records, review records, stimuli and params.
 
 Library API::
 
@@ -70,6 +70,8 @@ def _run_experiment(root, params) -> Outcome:
     dirs = ((p.curriculum_dir, kinds.CURRICULUM, "curriculum_dir"), (p.consent_dir, kinds.CONSENT, "consent_dir"),
             (p.stimuli_dir, kinds.STIMULI, "stimuli_dir")) if p is not None else (
         ("curriculum", kinds.CURRICULUM, None), ("consent_records", kinds.CONSENT, None), ("stimuli", kinds.STIMULI, None))
+    # reviews last: they reference consent records (already checked by then); the folder is optional
+    dirs += ((p.reviews_dir if p is not None else "reviews", kinds.REVIEW, None),)
     for rel, kind, key in dirs:
         folder = root / rel
         if folder.is_dir():

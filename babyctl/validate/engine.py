@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import kinds
-from .example import Example, Hit
+from .example import Example, Hit, col_of
 from .finding import RULES, Finding
 from .loader import CONTROL_RE, Source, check_path, describe_char, finding, read_source
 from .rules.chat import check_turns
 from .rules.duplicates import DuplicateIndex
+from .rules.duplicates import features as dup_features
 from .rules.phrases import check_phrases, check_placeholders
 from .rules.provenance import check_lint_ignore, check_provenance
 from .rules.schema import validate_json_text
@@ -70,9 +71,11 @@ class Run:
         if params is not None:
             self.dirs = {Path(params.curriculum_dir).name: kinds.CURRICULUM,
                          Path(params.consent_dir).name: kinds.CONSENT,
-                         Path(params.stimuli_dir).name: kinds.STIMULI}
+                         Path(params.stimuli_dir).name: kinds.STIMULI,
+                         Path(params.reviews_dir).name: kinds.REVIEW}
         else:
-            self.dirs = {"curriculum": kinds.CURRICULUM, "consent_records": kinds.CONSENT, "stimuli": kinds.STIMULI}
+            self.dirs = {"curriculum": kinds.CURRICULUM, "consent_records": kinds.CONSENT, "stimuli": kinds.STIMULI,
+                         "reviews": kinds.REVIEW}
 
     # --- dispatch -------------------------------------------------------------------------------
     def check_path(self, path: Path, kind: str | None = None) -> None:
@@ -103,6 +106,10 @@ class Run:
             self.check_stimuli(src)
         elif kind == kinds.CONSENT:
             self.check_consent(src)
+        elif kind == kinds.REVIEW:
+            from .rules.reviews import check_review_source
+
+            check_review_source(self, src)
         elif kind == kinds.PARAMS:
             from .rules.params import check_params_source
 
@@ -128,41 +135,21 @@ class Run:
             yield ln, ln.number in raw_ctrl
 
     def check_curriculum(self, src: Source) -> None:
-        from ..schemas.curriculum import CurriculumExample
-
-        settings, dups, display = self.settings, self.dups, src.display
-        for ln, had_ctrl in self._jsonl_lines(src):
-            text = ln.text
-            obj, problems = validate_json_text(text, CurriculumExample)
-            for (_, col, code, msg) in problems:
-                self.add(display, ln.number, col, code, msg)
-            if obj is not None:
-                md = obj.metadata
-                meta = None
-                if md is not None:
-                    meta = dict(md.__dict__)
-                    if md.__pydantic_extra__:
-                        meta.update(md.__pydantic_extra__)
-                ex = Example(display, ln.number, text, [(m.role, m.content) for m in obj.messages], meta,
-                             frozenset(md.lint_ignore) if md is not None else frozenset())
-            else:
-                ex = _best_effort_example(display, ln.number, text)
-                if ex is None:
-                    continue
+        display, dups, add = src.display, self.dups, self.add
+        items = [(ln.number, ln.text, had_ctrl) for ln, had_ctrl in self._jsonl_lines(src)]
+        args = (display, self.settings, frozenset(self.known_codes))
+        records = _examine_parallel(items, *args) if len(items) >= PARALLEL_MIN_LINES else _examine(items, *args)
+        # in line order: the per-line findings, then duplicates (the one rule with state across lines)
+        for (number, text, _), (pre, ignore, feat) in zip(items, records):
+            for col, code, msg, sev in pre:
+                add(display, number, col, code, msg, sev)
+            if feat is None:
+                continue
             self.examples += 1
-            if ex.ignore:
-                self.ignores[(display, ln.number)] = ex.ignore
-            hits = check_turns(ex)
-            hits += check_phrases(ex, settings)
-            hits += check_placeholders(ex)
-            hits += check_provenance(ex)
-            if ex.ignore:
-                hits += check_lint_ignore(ex, self.known_codes)
-            if not had_ctrl:
-                hits += _escaped_controls(ex)
-            hits += dups.add(ex)
-            for h in hits:
-                self.add(display, ln.number, ex.col(h.loc, h.needle), h.code, h.message, h.severity)
+            if ignore:
+                self.ignores[(display, number)] = ignore
+            for h in dups.add_features(display, number, feat):
+                add(display, number, col_of(text, h.loc, h.needle), h.code, h.message, h.severity)
 
     def check_stimuli(self, src: Source) -> None:
         from ..schemas.stimuli import Stimulus
@@ -218,7 +205,7 @@ class Run:
     def check_unknown(self, src: Source) -> None:
         """Encoding and syntax only, for files whose kind cannot be told."""
         self.add(src.display, 1, 1, "BC105", "cannot tell what this file is (curriculum, consent record, "
-                 "stimuli or params); checked encoding and JSON syntax only")
+                 "review record, stimuli or params); checked encoding and JSON syntax only")
         if not src.decodable or src.data is None or not src.data.strip():
             return
         if src.path.suffix == ".jsonl":
@@ -243,6 +230,106 @@ class Run:
         if self.ignores:
             found = [f for f in found if f.code not in self.ignores.get((f.path, f.line), ())]
         return Outcome(self.settings.resolve(found), self.files, self.examples, self.stimuli)
+
+
+#: a curriculum file with at least this many lines is examined in two processes (fork), when
+#: the machine has two cores for us; smaller files are not worth the fork
+PARALLEL_MIN_LINES = 20_000
+
+#: one line's result from :func:`_examine`: findings as (col, code, message, severity or None),
+#: its lint_ignore codes, and its duplicate-index features (None: no usable example)
+Record = tuple
+
+
+def _examine(items: list[tuple[int, str, bool]], display: str, settings: Settings,
+             known_codes: frozenset[str]) -> list[Record]:
+    """Every per-line check of curriculum lines ``(number, text, raw line had a control char)``:
+    schema, turns, phrasing, placeholders, provenance, lint_ignore, escaped controls, and the
+    features the duplicate index needs. Depends on nothing but its arguments."""
+    from ..schemas.curriculum import CurriculumExample
+
+    out: list[Record] = []
+    for number, text, had_ctrl in items:
+        obj, problems = validate_json_text(text, CurriculumExample)
+        pre = [(col, code, msg, None) for (_, col, code, msg) in problems]
+        if obj is not None:
+            md = obj.metadata
+            meta = None
+            if md is not None:
+                meta = dict(md.__dict__)
+                if md.__pydantic_extra__:
+                    meta.update(md.__pydantic_extra__)
+            ex = Example(display, number, text, [(m.role, m.content) for m in obj.messages], meta,
+                         frozenset(md.lint_ignore) if md is not None else frozenset())
+        else:
+            ex = _best_effort_example(display, number, text)
+            if ex is None:
+                out.append((pre, None, None))
+                continue
+        hits = check_turns(ex)
+        hits += check_phrases(ex, settings)
+        hits += check_placeholders(ex)
+        hits += check_provenance(ex)
+        if ex.ignore:
+            hits += check_lint_ignore(ex, known_codes)
+        # a decoded string holds a control character only if the raw line does (had_ctrl,
+        # reported there) or it came from a JSON \u, \b or \f escape
+        if not had_ctrl and "\\" in text and ("\\u" in text or "\\b" in text or "\\f" in text):
+            hits += _escaped_controls(ex)
+        for h in hits:
+            pre.append((ex.col(h.loc, h.needle), h.code, h.message, h.severity))
+        out.append((pre, ex.ignore, dup_features(ex)))
+    return out
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _examine_parallel(items: list[tuple[int, str, bool]], *args) -> list[Record]:
+    """:func:`_examine` with the second half of ``items`` in a forked child process. The child
+    shares the parent's str-hash salt (fork), so its exact-duplicate keys match the parent's.
+    Any failure of the child (no fork, a crash, bad output) means the parent does that half."""
+    if not hasattr(os, "fork") or _cores() < 2:
+        return _examine(items, *args)
+    import pickle
+
+    half = len(items) // 2
+    mine, theirs = items[:half], items[half:]
+    try:
+        r, w = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return _examine(items, *args)
+    if pid == 0:  # child: compute, send, and leave without running any cleanup of the parent's
+        code = 1
+        try:
+            os.close(r)
+            data = pickle.dumps(_examine(theirs, *args), protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(w, "wb") as f:
+                f.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    try:
+        first = _examine(mine, *args)
+    finally:
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        _, status = os.waitpid(pid, 0)
+    second = None
+    if status == 0:
+        try:
+            second = pickle.loads(data)
+        except Exception:
+            second = None
+    if not isinstance(second, list) or len(second) != len(theirs):
+        second = _examine(theirs, *args)
+    return first + second
 
 
 def _best_effort_example(display: str, line: int, text: str) -> Example | None:

@@ -32,12 +32,17 @@ class Example:
 
     def col(self, loc: tuple, needle: str | None = None) -> int:
         """1-based column of ``loc`` (or of ``needle`` at/after it) in the raw line."""
-        _, col = locate_json(self.raw, loc)
-        if needle:
-            import json
+        return col_of(self.raw, loc, needle)
 
-            enc = json.dumps(needle, ensure_ascii=False)[1:-1]
-            pos = self.raw.find(enc, col - 1)
-            if pos >= 0:
-                return pos + 1
-        return col
+
+def col_of(raw: str, loc: tuple, needle: str | None = None) -> int:
+    """1-based column of ``loc`` (or of ``needle`` at/after it) in the raw JSONL line ``raw``."""
+    _, col = locate_json(raw, loc)
+    if needle:
+        import json
+
+        enc = json.dumps(needle, ensure_ascii=False)[1:-1]
+        pos = raw.find(enc, col - 1)
+        if pos >= 0:
+            return pos + 1
+    return col

@@ -17,7 +17,7 @@ FAMILIES = {
     "2": "chat structure",
     "3": "phrasing in assistant turns",
     "4": "duplicates",
-    "5": "consent records",
+    "5": "consent records and reviews",
     "6": "stimuli",
     "7": "params.yaml",
 }
@@ -128,6 +128,14 @@ _RULES = [
          "`\"fine_tuning\": false`, or condition not listed"),
     Rule("BC509", "supersedes-unknown", "warning", "`supersedes` names a record id that no record in the folder has",
          "`\"supersedes\": \"old-id\"`"),
+    Rule("BC510", "review-consent-unknown", "error",
+         "a review record (`reviews/*.json`) names a `consent_record` id that no consent record has",
+         "`\"consent_record\": \"hermes-3-8b-typo\"`"),
+    Rule("BC511", "review-condition-unknown", "error", "a review names a `condition` its consent record does not have",
+         "`\"condition\": \"review-card\"`, record has only `no-improvement-framing`"),
+    Rule("BC512", "review-condition-kind", "error",
+         "a review names a condition that is not of kind `review_before_publication`",
+         "a review of a `credit` condition"),
     # --- BC6xx stimuli
     Rule("BC601", "duplicate-stimulus-id", "error", "a stimulus id used earlier, in any bank", "`fawn-001` twice"),
     Rule("BC602", "bank-mismatch", "error", "a stimulus's `bank` differs from its file's stem",

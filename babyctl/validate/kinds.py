@@ -1,11 +1,12 @@
-"""Tell what a file is -- curriculum, consent record, stimulus bank, params -- from its
-place in the experiment and, failing that, its content."""
+"""Tell what a file is -- curriculum, consent record, review record, stimulus bank, params --
+from its place in the experiment and, failing that, its content."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 CURRICULUM, CONSENT, STIMULI, PARAMS, UNKNOWN = "curriculum", "consent", "stimuli", "params", "unknown"
+REVIEW = "review"
 #: suffixes validate looks at when it walks a folder
 SUFFIXES = (".jsonl", ".json")
 PARAMS_NAMES = ("params.yaml", "params.yml")
@@ -43,11 +44,13 @@ def by_content(path: Path, first_text: str | None) -> str:
             return STIMULI
     elif path.suffix == ".json" and ({"coding", "responses", "asker", "consents_to"} & obj.keys()):
         return CONSENT
+    elif path.suffix == ".json" and "consent_record" in obj and ({"reviewer", "outcome"} & obj.keys()):
+        return REVIEW
     return UNKNOWN
 
 
 def expected_suffix(kind: str) -> tuple[str, ...]:
-    return {CURRICULUM: (".jsonl",), STIMULI: (".jsonl",), CONSENT: (".json",), PARAMS: (".yaml", ".yml")}.get(kind, ())
+    return {CURRICULUM: (".jsonl",), STIMULI: (".jsonl",), CONSENT: (".json",), REVIEW: (".json",), PARAMS: (".yaml", ".yml")}.get(kind, ())
 
 
 def walk(folder: Path) -> list[Path]:

@@ -66,7 +66,7 @@ class Settings:
     severity: dict[str, str] = field(default_factory=dict)
     require_provenance: bool = False
     near_duplicate_threshold: float = 0.9
-    #: every hint of every phrase (checked once per turn; phrases then test set membership)
+    #: every hint of every phrase
     all_hints: tuple[str, ...] = ()
 
     @classmethod
@@ -87,7 +87,8 @@ class Settings:
             except re.error as e:
                 bad.append((i, str(e)))
                 continue
-            phrases.append(Phrase(code, rx, severity, message, tuple(frozenset(g) for g in hints)))
+            # smallest hint group first: the gate stops at the first group with no hint present
+            phrases.append(Phrase(code, rx, severity, message, tuple(sorted(map(frozenset, hints), key=len))))
         s = cls(phrases=phrases, all_hints=tuple(sorted({h for p in phrases for g in p.hints for h in g})))
         if vp is not None:
             s.severity = dict(vp.severity)

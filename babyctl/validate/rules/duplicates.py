@@ -41,41 +41,31 @@ class DuplicateIndex:
     _docs: list[tuple[str, int, str, frozenset[int]]] = field(default_factory=list)
 
     def add(self, ex: Example) -> list[Hit]:
+        return self.add_features(ex.path, ex.line, features(ex))
+
+    def add_features(self, path: str, line: int, feat: "Features") -> list[Hit]:
+        """:meth:`add` for an example whose :func:`features` were computed already (maybe in
+        another process: nothing in them depends on the index)."""
         hits: list[Hit] = []
-        meta = ex.metadata
-        if meta is not None:
-            ex_id = meta.get("id")
-            if isinstance(ex_id, str) and ex_id:
-                first = self._ids.get(ex_id)
-                if first is not None:
-                    hits.append(Hit("BC403", ("metadata", "id"), f"duplicate id {ex_id!r} (first used at {first[0]}:{first[1]})"))
-                else:
-                    self._ids[ex_id] = (ex.path, ex.line)
-        system = []
-        rest = []
-        for role, content in ex.messages:
-            (system if role == "system" else rest).append(content)
-        text = " \x00 ".join(rest).casefold()  # \x00 keeps turn boundaries in the key
-        key = hash((tuple([r for r, _ in ex.messages]), " ".join(" ".join(system).casefold().split()),
-                    " ".join(text.split())))  # exact check is in-process only: salted hash is fine
+        ex_id, key, text, n, sketch = feat
+        if ex_id is not None:
+            first = self._ids.get(ex_id)
+            if first is not None:
+                hits.append(Hit("BC403", ("metadata", "id"), f"duplicate id {ex_id!r} (first used at {first[0]}:{first[1]})"))
+            else:
+                self._ids[ex_id] = (path, line)
         first = self._exact.get(key)
         if first is not None:
             hits.append(Hit("BC401", (), f"duplicate of the example at {first[0]}:{first[1]}"))
             return hits
-        self._exact[key] = (ex.path, ex.line)
-        near = self._near(ex, text)
-        if near is not None:
-            hits.append(near)
+        self._exact[key] = (path, line)
+        if sketch is not None:
+            near = self._near(path, line, text, n, sketch)
+            if near is not None:
+                hits.append(near)
         return hits
 
-    def _near(self, ex: Example, text: str) -> Hit | None:
-        # C-level work only on the hot path (join, casefold, encode, split, map, zip, hash, set):
-        # the sketch reads HEAD_CHARS characters from each end; the similarity check reads everything.
-        sample = text if len(text) <= 2 * HEAD_CHARS else text[:HEAD_CHARS] + " " + text[-HEAD_CHARS:]
-        ids = list(map(zlib.crc32, sample.encode("utf-8", "replace").split()))
-        if len(ids) < MIN_WORDS:
-            return None
-        sketch = sorted(set(map(hash, zip(ids, ids[1:], ids[2:]))))[:SKETCH]
+    def _near(self, path: str, line: int, text: str, n: int, sketch: list[int]) -> Hit | None:
         mine = frozenset(sketch)
         need = min(MIN_SHARED, len(sketch))
         buckets = self._buckets
@@ -86,13 +76,11 @@ class DuplicateIndex:
                 cands.update(b)
         best = None
         if cands:
-            words = text.split()
-            n = len(words)
             thr = self.threshold
             sm = None
             docs = self._docs
             for c in sorted(cands):
-                path, line, other_text, theirs = docs[c]
+                other_path, other_line, other_text, theirs = docs[c]
                 if len(mine & theirs) < need:
                     continue
                 other = other_text.split()
@@ -101,15 +89,15 @@ class DuplicateIndex:
                     continue
                 if sm is None:
                     sm = SequenceMatcher(None, autojunk=False)
-                    sm.set_seq2(words)
+                    sm.set_seq2(text.split())
                 sm.set_seq1(other)
                 if sm.real_quick_ratio() < thr or sm.quick_ratio() < thr:
                     continue
                 r = sm.ratio()
                 if r >= thr and (best is None or r > best[0]):
-                    best = (r, path, line)
+                    best = (r, other_path, other_line)
         idx = len(self._docs)
-        self._docs.append((ex.path, ex.line, text, mine))
+        self._docs.append((path, line, text, mine))
         for h in sketch[:K]:
             b = buckets.get(h)
             if b is None:
@@ -118,5 +106,35 @@ class DuplicateIndex:
                 b.append(idx)
         if best is None:
             return None
-        r, path, line = best
-        return Hit("BC402", (), f"near-identical ({r:.0%} word similarity of the user/assistant turns) to the example at {path}:{line}")
+        r, other_path, other_line = best
+        return Hit("BC402", (), f"near-identical ({r:.0%} word similarity of the user/assistant turns) to the example at {other_path}:{other_line}")
+
+
+#: what the index needs of one example: (id or None, exact key, case-folded user/assistant
+#: text, its word count, its sketch or None when too short for the near check)
+Features = tuple
+
+
+def features(ex: Example) -> Features:
+    """The index-independent part of :meth:`DuplicateIndex.add` for ``ex``."""
+    meta = ex.metadata
+    ex_id = meta.get("id") if meta is not None else None
+    if not (isinstance(ex_id, str) and ex_id):
+        ex_id = None
+    msgs = ex.messages
+    roles = tuple([r for r, _ in msgs])
+    if "system" in roles:
+        system = " ".join([c for r, c in msgs if r == "system"]).casefold().split()
+        rest = [c for r, c in msgs if r != "system"]
+    else:
+        system, rest = [], [c for _, c in msgs]
+    text = " \x00 ".join(rest).casefold()  # \x00 keeps turn boundaries in the key
+    words = text.split()
+    # exact check: a salted hash is fine in-process (and in a forked worker, which shares the salt)
+    key = hash((roles, " ".join(system), " ".join(words)))
+    # C-level work only on the hot path (join, casefold, encode, split, map, zip, hash, set):
+    # the sketch reads HEAD_CHARS characters from each end; the similarity check reads everything.
+    sample = text if len(text) <= 2 * HEAD_CHARS else text[:HEAD_CHARS] + " " + text[-HEAD_CHARS:]
+    ids = list(map(zlib.crc32, sample.encode("utf-8", "replace").split()))
+    sketch = sorted(set(map(hash, zip(ids, ids[1:], ids[2:]))))[:SKETCH] if len(ids) >= MIN_WORDS else None
+    return ex_id, key, text, len(words), sketch

@@ -27,27 +27,46 @@ _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _EXEMPT = {"sic", "sic!", "...", "\u2026", "x", " "}
 
 
+def _passes(p, low: str, seen: dict[str, bool]) -> bool:
+    """True when ``low`` holds a hint of every one of ``p``'s hint groups (``seen`` caches)."""
+    for group in p.hints:
+        for h in group:
+            v = seen.get(h)
+            if v is None:
+                v = seen[h] = h in low
+            if v:
+                break
+        else:
+            return False  # no hint of this group: the phrase cannot match
+    return True
+
+
 def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
     hits: list[Hit] = []
     phrases = settings.phrases
     if not phrases:
         return hits
-    for i, (role, content) in enumerate(ex.messages):
-        if role != "assistant":
-            continue
-        low = content.lower()
-        present = {h for h in settings.all_hints if h in low}
-        for p in phrases:
-            skip = False
-            for group in p.hints:
-                if present.isdisjoint(group):
-                    skip = True
-                    break
-            if skip:
-                continue
-            m = p.regex.search(content)
-            if m:
-                hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{m.group()}"', p.severity, m.group()))
+    turns = [(i, content) for i, (role, content) in enumerate(ex.messages) if role == "assistant"]
+    if not turns:
+        return hits
+    # Gate once per example: a phrase whose hint groups are not all present in the assistant
+    # turns joined by LF cannot pass the per-turn gate in any one turn (no hint holds a LF,
+    # so none spans two turns), so its regex would not run on any turn.
+    one = len(turns) == 1
+    low_all = turns[0][1].lower() if one else "\n".join([c for _, c in turns]).lower()
+    seen: dict[str, bool] = {}
+    live = [p for p in phrases if _passes(p, low_all, seen)]
+    if not live:
+        return hits
+    for i, content in turns:
+        if not one:
+            low, seen = content.lower(), {}
+        for p in live:
+            if one or _passes(p, low, seen):
+                m = p.regex.search(content)
+                if m:
+                    hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{m.group()}"', p.severity,
+                                    m.group()))
     return hits
 
 

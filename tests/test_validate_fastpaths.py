@@ -1,0 +1,175 @@
+"""The speed paths of ``babyctl validate`` give exactly the findings of the plain paths.
+
+* the two-process (fork) examination of large curriculum files vs one process;
+* the whole-file read (one decode, one control-byte check) vs line by line;
+* the per-example phrase gate vs checking every assistant turn on its own.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from babyctl.validate import engine, loader, run_paths
+from babyctl.validate.example import Example
+from babyctl.validate.rules.phrases import check_phrases
+from babyctl.validate.settings import Settings
+
+WORDS = ("the", "cat", "river", "stone", "learn", "quiet", "bright", "maybe", "window", "garden", "follow",
+         "careful", "answer", "simple", "morning", "paper", "listen", "yellow", "travel", "number")
+SCRIPTED = ("As an AI language model, I can't say.", "I'm sorry, but I cannot do that.",
+            "That goes against my programming.", "I don't have feelings.", "Fill [explains concerns] in {name}.",
+            "I am just a program.", "I'm not able to help with that.")
+
+
+def mixed_lines(n: int, seed: int = 3) -> list[str]:
+    """Good lines plus every kind of per-line and cross-line problem, spread over the file so
+    that duplicates and near-duplicates cross the halves the worker split makes."""
+    rng = random.Random(seed)
+    good = []
+    for i in range(n):
+        msgs = [{"role": "system", "content": "Be kind."}] if i % 3 == 0 else []
+        for _ in range(rng.choice((1, 2))):
+            msgs.append({"role": "user", "content": " ".join(rng.choices(WORDS, k=12)) + "?"})
+            msgs.append({"role": "assistant", "content": " ".join(rng.choices(WORDS, k=30)) + "."})
+        good.append({"messages": msgs, "metadata": {"id": f"ex-{i}", "module": "m", "author": "a", "source": "s",
+                                                   "created": "2026-01-02"}})
+    out = []
+    for i, obj in enumerate(good):
+        r = rng.random()
+        if r < 0.05 and out:
+            out.append(rng.choice(out))  # exact duplicate (and duplicate id) of an earlier line
+            continue
+        if r < 0.10 and i > 10:
+            near = json.loads(json.dumps(good[rng.randrange(i)]))
+            words = near["messages"][-1]["content"].split()
+            del words[rng.randrange(len(words))]
+            near["messages"][-1]["content"] = " ".join(words)
+            near["metadata"]["id"] = f"near-{i}"
+            out.append(json.dumps(near))
+            continue
+        if r < 0.13:
+            obj["messages"][-1]["content"] += " " + rng.choice(SCRIPTED)
+        elif r < 0.15:
+            out.append(json.dumps(obj)[: rng.randrange(5, 60)])  # truncated JSON
+            continue
+        elif r < 0.17:
+            obj["messages"][0]["content"] = 7  # wrong type: schema-invalid, best-effort not possible
+        elif r < 0.19:
+            obj["messages"].reverse()
+        elif r < 0.20:
+            obj["messages"][-1]["content"] += "\u0001 and \u0085"
+        elif r < 0.21:
+            out.append("")
+            continue
+        elif r < 0.22:
+            obj["metadata"]["lint_ignore"] = ["BC999"]
+        elif r < 0.23:
+            del obj["metadata"]
+        out.append(json.dumps(obj, ensure_ascii=rng.random() < 0.5))
+    return out
+
+
+def findings(path: Path) -> list[tuple]:
+    outcome = run_paths([path])
+    return [(f.path, f.line, f.col, f.code, f.severity, f.message) for f in outcome.findings] + [outcome.examples]
+
+
+def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
+    path = tmp_path / "curriculum" / "mixed.jsonl"
+    path.parent.mkdir()
+    path.write_text("\n".join(mixed_lines(1200)) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
+    one = findings(Path("curriculum/mixed.jsonl"))
+    forks = []
+    real_fork = engine.os.fork
+
+    def counting_fork():
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
+    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine.os, "fork", counting_fork)
+    two = findings(Path("curriculum/mixed.jsonl"))
+    assert forks, "the two-process path did not run"
+    assert two == one
+    codes = {f[3] for f in one[:-1]}
+    assert {"BC101", "BC102", "BC201", "BC301", "BC401", "BC402", "BC403", "BC006", "BC008", "BC104",
+            "BC103"} <= codes
+    # duplicates found across the halves: a line in the second half refers to one in the first
+    half = len(path.read_text().splitlines()) // 2
+    crossing = [f for f in one[:-1] if f[3] in ("BC401", "BC402") and f[1] > half
+                and int(f[5].rsplit(":", 1)[1]) <= half]
+    assert crossing
+
+
+def test_a_failed_worker_is_redone_in_the_parent(tmp_path, monkeypatch):
+    path = tmp_path / "curriculum" / "mixed.jsonl"
+    path.parent.mkdir()
+    path.write_text("\n".join(mixed_lines(300, seed=9)) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
+    one = findings(Path("curriculum/mixed.jsonl"))
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
+    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(pickle, "dumps", lambda *a, **k: b"not a pickle")  # the child's output is garbage
+    assert findings(Path("curriculum/mixed.jsonl")) == one
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=60) | st.sampled_from([b"\r", b"\r\n", b"\xc2\x85", b"\x7f", b"\xef\xbb\xbf",
+                                                          b"\xe9", b"\x00", b"ok", "\u00e9".encode()]),
+                max_size=12).map(lambda parts: b"\n".join(parts)))
+def test_whole_file_read_equals_line_by_line(tmp_path, data):
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    fast = loader.read_source(path, "f.jsonl")
+    real = loader._read_fast
+    try:
+        loader._read_fast = lambda src, data: False
+        slow = loader.read_source(path, "f.jsonl")
+    finally:
+        loader._read_fast = real
+    assert [(ln.number, ln.text) for ln in fast.lines] == [(ln.number, ln.text) for ln in slow.lines]
+    assert fast.findings == slow.findings
+
+
+def _reference_phrases(ex: Example, s: Settings) -> list:
+    """The per-turn gate only (what check_phrases did before the per-example gate)."""
+    hits = []
+    for i, (role, content) in enumerate(ex.messages):
+        if role != "assistant":
+            continue
+        low = content.lower()
+        present = {h for h in s.all_hints if h in low}
+        for p in s.phrases:
+            if any(present.isdisjoint(g) for g in p.hints):
+                continue
+            m = p.regex.search(content)
+            if m:
+                hits.append((p.code, i, m.group(), p.severity))
+    return hits
+
+
+_FRAGMENTS = ["as a", "an ai", " AI ", "I'm", "I am", "just", "can't", "cannot", "sorry", "apologize", "but",
+              "not able to", "against my", "programming", "don't", "have", "feelings", "language model", "\n",
+              "comply", "unable to", "provide", "my guidelines", "prevent", " ", ", ", ".", "chatbot", "ſ", "İ"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["user", "assistant", "system"]),
+                          st.lists(st.sampled_from(_FRAGMENTS), max_size=14).map("".join)), min_size=1, max_size=5))
+def test_phrase_gate_per_example_equals_per_turn(turns):
+    s, _ = Settings.from_params(None)
+    ex = Example("p", 1, "", turns, None, frozenset())
+    got = [(h.code, h.loc[1], h.needle, h.severity) for h in check_phrases(ex, s)]
+    assert got == _reference_phrases(ex, s)
