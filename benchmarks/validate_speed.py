@@ -56,13 +56,13 @@ def make_examples(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def timed(cmd: list[str], cwd: Path, runs: int) -> tuple[float, float, int, float]:
+def timed(cmd: list[str], cwd: Path, runs: int, env: dict | None = None) -> tuple[float, float, int, float]:
     """(median wall, best wall, exit code, median CPU seconds of the child: user + sys)."""
     times, cpus, rc = [], [], 0
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         times.append(time.perf_counter() - t)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -92,9 +92,20 @@ def main() -> None:
         exp = experiment_with(make_examples(271 - n_project, seed=1), tmp / "exp")
         n_total = sum(1 for p in (exp / "curriculum").glob("*.jsonl") for ln in p.open() if ln.strip())
         print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other jobs share them)")
+        # An installed package has its bytecode compiled (pip and pre-commit's install do it). This
+        # sandbox sets PYTHONDONTWRITEBYTECODE=1, so an editable checkout never caches it: measure
+        # both states, the installed one first.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "babyctl")], check=True,
+                       stdout=subprocess.DEVNULL)
         med, best, rc, cpu = timed([BABYCTL, "validate"], exp, runs)
-        print(f"cold validate, {n_total}-example experiment: median {med:.3f} s, best {best:.3f} s, "
-              f"CPU {cpu:.3f} s (exit {rc}; target <= 0.5 s)")
+        print(f"cold validate, {n_total}-example experiment, bytecode cached: median {med:.3f} s, "
+              f"best {best:.3f} s, CPU {cpu:.3f} s (exit {rc}; target <= 0.5 s)")
+        for cache in REPO.joinpath("babyctl").rglob("__pycache__"):
+            shutil.rmtree(cache)
+        med, best, rc, cpu = timed([BABYCTL, "validate"], exp, runs,
+                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        print(f"cold validate, {n_total}-example experiment, no bytecode (compiled on every run): "
+              f"median {med:.3f} s, best {best:.3f} s, CPU {cpu:.3f} s (exit {rc})")
         med, best, _, cpu = timed([BABYCTL, "--help"], exp, runs)
         print(f"cold babyctl --help: median {med:.3f} s, best {best:.3f} s, CPU {cpu:.3f} s (target <= 0.3 s)")
         big = tmp / "big" / "curriculum"
