@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from .errors import EXIT_USAGE, BabyctlError
+from .errors import BabyctlError
 
 app = typer.Typer(
     name="babyctl",

@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from .documents import read_text
 from .errors import ParamsError
 from .locate import locate, node_tree
 from .schemas.params import Params
@@ -16,12 +17,8 @@ DEFAULT_PARAMS = "params.yaml"
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     """Read and validate params; raises :class:`ParamsError` naming the file and line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ParamsError("params file not found (run from the experiment's root or pass --params)", path=path)
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParamsError(f"cannot read params: {e}", path=path)
+    text = read_text(path, "params file", " (run from the experiment's root or pass --params)",
+                     error=ParamsError)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError
-
-from .errors import GateRefused, InputError
+from .documents import parse_json_model, read_bytes
+from .errors import GateRefused
 from .fsutil import sha256_bytes
-from .locate import locate, node_tree
 from .schemas.consent import ConsentRecord
 
 Purpose = Literal["fine_tuning", "evaluation", "publication"]
@@ -30,20 +28,8 @@ class LoadedConsent:
 def load_consent(path: str | Path) -> LoadedConsent:
     """Parse and validate a consent record file; errors name the file and line."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("consent record not found", path=path)
-    except OSError as e:
-        raise InputError(f"cannot read consent record: {e.strerror}", path=path)
-    try:
-        record = ConsentRecord.model_validate_json(raw)
-    except ValidationError as e:
-        err = e.errors()[0]
-        text = raw.decode("utf-8", errors="replace")
-        line, _ = locate(node_tree(text), err["loc"])
-        where = ".".join(str(p) for p in err["loc"]) or "(document)"
-        raise InputError(f"invalid consent record: {where}: {err['msg']}", path=path, line=line)
+    raw = read_bytes(path, "consent record")
+    record = parse_json_model(raw, ConsentRecord, path, "consent record")
     return LoadedConsent(record=record, path=path, sha256=sha256_bytes(raw))
 
 

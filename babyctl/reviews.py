@@ -11,11 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from .errors import InputError
+from .documents import parse_json_model, read_bytes
 from .fsutil import sha256_bytes
-from .locate import locate, node_tree
 from .schemas.review import ReviewRecord
 
 
@@ -29,21 +26,9 @@ class LoadedReview:
 def load_review(path: str | Path) -> LoadedReview:
     """Parse and validate one review file; errors name the file and line."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("review record not found", path=path)
-    except OSError as e:
-        raise InputError(f"cannot read review record: {e.strerror}", path=path)
-    try:
-        record = ReviewRecord.model_validate_json(raw)
-    except ValidationError as e:
-        err = e.errors()[0]
-        text = raw.decode("utf-8", errors="replace")
-        line, _ = locate(node_tree(text), err["loc"])
-        where = ".".join(str(p) for p in err["loc"]) or "(document)"
-        raise InputError(f"invalid review record: {where}: {err['msg']} (run: babyctl validate {path})",
-                         path=path, line=line)
+    raw = read_bytes(path, "review record")
+    record = parse_json_model(raw, ReviewRecord, path, "review record",
+                              hint=f" (run: babyctl validate {path})")
     return LoadedReview(record=record, path=path, sha256=sha256_bytes(raw))
 
 

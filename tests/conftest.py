@@ -83,30 +83,11 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, input:
 
 # --- training fixtures (issue 4) ---------------------------------------------------------------
 def write_core_build(exp: Path, condition: str = "core") -> Path:
-    """Make ``data/build/<condition>/train.jsonl`` in experiment ``exp``; returns it.
-
-    Uses ``babyctl build`` (issue 3) when that command exists; until it lands, falls back to
-    concatenating the condition's inputs in order (what a sequential build writes).
-    """
+    """Make ``data/build/<condition>/train.jsonl`` in experiment ``exp`` with ``babyctl build``."""
     out = exp / "data" / "build" / condition / "train.jsonl"
-    try:
-        import babyctl.build  # noqa: F401
-        has_build = True
-    except ImportError:
-        has_build = False
-    if has_build:
-        proc = run_cli("build", condition, cwd=exp)
-        assert proc.returncode == 0, proc.stderr
-        assert out.is_file(), f"babyctl build wrote no {out}"
-        return out
-    import yaml
-
-    params = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
-    lines = []
-    for rel in params["conditions"][condition]["inputs"]:
-        lines += [ln for ln in (exp / rel).read_text(encoding="utf-8").splitlines() if ln.strip()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = run_cli("build", condition, cwd=exp)
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file(), f"babyctl build wrote no {out}"
     return out
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..documents import read_text
 from ..errors import InputError, UsageError
 from ..schemas.stimuli import Stimulus
 
@@ -23,12 +24,7 @@ class LoadedStimulus:
 def load_bank(path: str | Path) -> list[LoadedStimulus]:
     """Parse one bank file; errors name the file and line. Blank lines are skipped."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("stimulus bank not found", path=path)
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read stimulus bank: {e}", path=path)
+    text = read_text(path, "stimulus bank")
     out: list[LoadedStimulus] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..documents import read_text
 from ..errors import InputError, IntegrityError
 from ..schemas.curriculum import CurriculumExample
 
@@ -79,12 +80,7 @@ class EncodedDataset:
 def load_examples(path: str | Path) -> list[Example]:
     """Parse a build output; errors name the file and line. An empty file is an error."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("training data not found (run: babyctl build <condition>)", path=path)
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read training data: {e}", path=path)
+    text = read_text(path, "training data", " (run: babyctl build <condition>)")
     examples = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -10,7 +10,6 @@ change between runs. Cost is about linear in the number of examples.
 """
 from __future__ import annotations
 
-import heapq
 import zlib
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
