@@ -172,3 +172,45 @@ def test_phrase_gate_per_example_equals_per_turn(turns):
     ex = Example("p", 1, "", turns, None, frozenset())
     got = [(h.code, h.loc[1], h.needle, h.severity) for h in check_phrases(ex, s)]
     assert got == _reference_phrases(ex, s)
+
+
+def _ungated_phrases(ex: Example, s: Settings) -> list:
+    """Every phrase's regex on every assistant turn: no hint gate of any kind."""
+    return [(p.code, i, m.group(), p.severity)
+            for i, (role, content) in enumerate(ex.messages) if role == "assistant"
+            for p in s.phrases for m in [p.regex.search(content)] if m]
+
+
+_HINT_FRAGMENTS = sorted({h for p in Settings.from_params(None)[0].phrases for g in p.hints for h in g}) + _FRAGMENTS
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["user", "assistant"]),
+                          st.lists(st.sampled_from(_HINT_FRAGMENTS) | st.text(alphabet="aiIsmnot '.", max_size=6),
+                                   max_size=12).map("".join)), min_size=1, max_size=4))
+def test_first_hint_pre_gate_equals_no_gate(turns):
+    """The per-example pre-gate (no hint of any phrase's first group: skip all) loses no match."""
+    s, _ = Settings.from_params(None)
+    assert s.first_hints  # the defaults all carry hints, so the pre-gate is on
+    ex = Example("p", 1, "", turns, None, frozenset())
+    got = [(h.code, h.loc[1], h.needle, h.severity) for h in check_phrases(ex, s)]
+    assert got == _ungated_phrases(ex, s)
+
+
+def test_pre_gate_is_off_when_a_phrase_has_no_hints():
+    from babyctl.validate.settings import Phrase
+    import re
+
+    s = Settings(phrases=[Phrase("BC301", re.compile("zz", re.I), "error", "m")])
+    assert s.first_hints is None
+    ex = Example("p", 1, "", [("user", "q"), ("assistant", "ZZ top")], None, frozenset())
+    assert [h.needle for h in check_phrases(ex, s)] == ["ZZ"]
+
+
+@given(st.sets(st.text(alphabet="abcnot ", min_size=1, max_size=8), min_size=1, max_size=12))
+def test_anchors_cover_every_hint(hints):
+    from babyctl.validate.settings import _anchors
+
+    anchors = _anchors(set(hints))
+    assert len(anchors) <= len(hints)
+    assert all(any(a in h for a in anchors) for h in hints)

@@ -138,18 +138,27 @@ class Run:
         display, dups, add = src.display, self.dups, self.add
         items = [(ln.number, ln.text, had_ctrl) for ln, had_ctrl in self._jsonl_lines(src)]
         args = (display, self.settings, frozenset(self.known_codes))
-        records = _examine_parallel(items, *args) if len(items) >= PARALLEL_MIN_LINES else _examine(items, *args)
-        # in line order: the per-line findings, then duplicates (the one rule with state across lines)
-        for (number, text, _), (pre, ignore, feat) in zip(items, records):
-            for col, code, msg, sev in pre:
-                add(display, number, col, code, msg, sev)
-            if feat is None:
-                continue
-            self.examples += 1
-            if ignore:
-                self.ignores[(display, number)] = ignore
-            for h in dups.add_features(display, number, feat):
-                add(display, number, col_of(text, h.loc, h.needle), h.code, h.message, h.severity)
+
+        def consume(part: list, records: list) -> None:
+            # in line order: the per-line findings, then duplicates (the one rule with state
+            # across lines); parts arrive in file order
+            examples = 0
+            for (number, text, _), (pre, ignore, feat) in zip(part, records):
+                for col, code, msg, sev in pre:
+                    add(display, number, col, code, msg, sev)
+                if feat is None:
+                    continue
+                examples += 1
+                if ignore:
+                    self.ignores[(display, number)] = ignore
+                for h in dups.add_features(display, number, feat):
+                    add(display, number, col_of(text, h.loc, h.needle), h.code, h.message, h.severity)
+            self.examples += examples
+
+        if len(items) >= PARALLEL_MIN_LINES:
+            _examine_parallel(items, args, consume)
+        else:
+            consume(items, _examine(items, *args))
 
     def check_stimuli(self, src: Source) -> None:
         from ..schemas.stimuli import Stimulus
@@ -289,21 +298,30 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _examine_parallel(items: list[tuple[int, str, bool]], *args) -> list[Record]:
-    """:func:`_examine` with the second half of ``items`` in a forked child process. The child
-    shares the parent's str-hash salt (fork), so its exact-duplicate keys match the parent's.
-    Any failure of the child (no fork, a crash, bad output) means the parent does that half."""
+#: share of the lines the parent examines: it also feeds its part to the duplicate index while
+#: the child works, then unpickles and feeds the child's part
+PARENT_SHARE = 0.45
+
+
+def _examine_parallel(items: list[tuple[int, str, bool]], args: tuple, consume) -> None:
+    """``consume(part, _examine(part, *args))`` for consecutive parts of ``items``, in order, with
+    the second part examined in a forked child process: the parent examines and consumes the
+    first part while the child works. The child shares the parent's str-hash salt (fork), so its
+    exact-duplicate keys match the parent's. Any failure of the child (no fork, a crash, bad
+    output) means the parent does that part."""
     if not hasattr(os, "fork") or _cores() < 2:
-        return _examine(items, *args)
+        consume(items, _examine(items, *args))
+        return
     import pickle
 
-    half = len(items) // 2
+    half = int(len(items) * PARENT_SHARE)
     mine, theirs = items[:half], items[half:]
     try:
         r, w = os.pipe()
         pid = os.fork()
     except OSError:
-        return _examine(items, *args)
+        consume(items, _examine(items, *args))
+        return
     if pid == 0:  # child: compute, send, and leave without running any cleanup of the parent's
         code = 1
         try:
@@ -316,7 +334,7 @@ def _examine_parallel(items: list[tuple[int, str, bool]], *args) -> list[Record]
             os._exit(code)
     os.close(w)
     try:
-        first = _examine(mine, *args)
+        consume(mine, _examine(mine, *args))
     finally:
         with os.fdopen(r, "rb") as f:
             data = f.read()
@@ -329,7 +347,7 @@ def _examine_parallel(items: list[tuple[int, str, bool]], *args) -> list[Record]
             second = None
     if not isinstance(second, list) or len(second) != len(theirs):
         second = _examine(theirs, *args)
-    return first + second
+    consume(theirs, second)
 
 
 def _best_effort_example(display: str, line: int, text: str) -> Example | None:

@@ -49,6 +49,25 @@ DEFAULT_PHRASES: list[tuple[str, str, str, str, tuple[tuple[str, ...], ...]]] = 
 ]
 
 
+def _anchors(hints: set[str]) -> tuple[str, ...]:
+    """Fewer substrings than ``hints`` such that every hint contains one of them (so a text
+    holding no anchor holds no hint): hints holding another hint are dropped, and a 3-character
+    substring shared by three or more hints stands in for them."""
+    left = {h for h in hints if not any(o != h and o in h for o in hints)}
+    out = set()
+    while True:
+        counts: dict[str, int] = {}
+        for h in left:
+            for sub in {h[i:i + 3] for i in range(len(h) - 2)}:
+                counts[sub] = counts.get(sub, 0) + 1
+        best = max(sorted(counts), key=counts.__getitem__, default=None)
+        if best is None or counts[best] < 3:
+            break
+        out.add(best)
+        left = {h for h in left if best not in h}
+    return tuple(sorted(out | left))
+
+
 @dataclass(frozen=True)
 class Phrase:
     code: str
@@ -68,6 +87,14 @@ class Settings:
     near_duplicate_threshold: float = 0.9
     #: every hint of every phrase
     all_hints: tuple[str, ...] = ()
+    #: anchors of the hints of every phrase's first (smallest) hint group (each such hint holds
+    #: an anchor), or None when some phrase has no hints: a text holding no anchor passes no
+    #: phrase's gate (see ``check_phrases``)
+    first_hints: tuple[str, ...] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.phrases and all(p.hints for p in self.phrases):
+            self.first_hints = _anchors({h for p in self.phrases for h in p.hints[0]})
 
     @classmethod
     def from_params(cls, params=None) -> tuple["Settings", list[tuple[int, str]]]:

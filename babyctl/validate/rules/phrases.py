@@ -54,6 +54,9 @@ def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
     # so none spans two turns), so its regex would not run on any turn.
     one = len(turns) == 1
     low_all = turns[0][1].lower() if one else "\n".join([c for _, c in turns]).lower()
+    first = settings.first_hints
+    if first is not None and not any(map(low_all.__contains__, first)):
+        return hits  # no anchor of any phrase's first hint group: no phrase passes its gate
     seen: dict[str, bool] = {}
     live = [p for p in phrases if _passes(p, low_all, seen)]
     if not live:
