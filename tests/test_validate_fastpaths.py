@@ -11,7 +11,7 @@ import pickle
 import random
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from babyctl.validate import engine, loader, run_paths
@@ -214,3 +214,177 @@ def test_anchors_cover_every_hint(hints):
     anchors = _anchors(set(hints))
     assert len(anchors) <= len(hints)
     assert all(any(a in h for a in anchors) for h in hints)
+
+
+def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monkeypatch):
+    """The child sends its part in chunks the parent consumes as they arrive; a chunk of bad
+    output in the middle means the parent does that chunk and the rest itself."""
+    path = tmp_path / "curriculum" / "mixed.jsonl"
+    path.parent.mkdir()
+    path.write_text("\n".join(mixed_lines(900, seed=5)) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
+    one = findings(Path("curriculum/mixed.jsonl"))
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
+    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "CHUNK_LINES", 37)
+    examined = []
+    real_examine = engine._examine
+
+    def counting_examine(items, *args):
+        examined.append(len(items))  # in the parent only: the child's list is its own copy
+        return real_examine(items, *args)
+
+    monkeypatch.setattr(engine, "_examine", counting_examine)
+    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert len(examined) == 1  # the parent examined its own part only: every chunk came from the child
+    examined.clear()
+    real_dumps, calls = pickle.dumps, []
+
+    def dumps_bad_third(obj, *a, **k):  # runs in the child: its 3rd chunk is garbage
+        calls.append(1)
+        return b"not a pickle" if len(calls) == 3 else real_dumps(obj, *a, **k)
+
+    monkeypatch.setattr(pickle, "dumps", dumps_bad_third)
+    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert len(examined) > 1 and all(n <= 37 for n in examined[1:])  # parent redid chunks 3..
+
+
+_TEXT_PARTS = ["a", "Bc", " ", "  ", "\t", "\n", "\x1c", "\x85", "\xa0", "\u3000", "\u2028", "é", "İ", "ß", "\x00",
+               "word", "x y"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["system", "user", "assistant"]),
+                          st.lists(st.sampled_from(_TEXT_PARTS), max_size=10).map("".join)), max_size=4))
+def test_duplicate_features_fast_path_equals_split_join(turns):
+    """features() skips split + join for single-spaced text: same key and word count."""
+    from babyctl.validate.rules import duplicates
+
+    ex = Example("p", 1, "", turns, None, frozenset())
+    ex_id, key, text, n, sketch = duplicates.features(ex)
+    system = " ".join(c for r, c in turns if r == "system").casefold().split()
+    words = " \x00 ".join(c for r, c in turns if r != "system").casefold().split()
+    assert key == hash((tuple(r for r, _ in turns), " ".join(system), " ".join(words)))
+    assert n == len(words)
+    if duplicates._single_spaced(text):
+        assert " ".join(text.split()) == text
+    assert duplicates._single_spaced("ab c \x00 d\u00e9") and not duplicates._single_spaced("a\u3000b")
+
+
+def test_split_characters_are_all_of_unicode_whitespace():
+    from babyctl.validate.rules.duplicates import _ASCII_SPACES, _SPACES
+
+    assert set(_SPACES) == {chr(i) for i in range(0x110000) if chr(i).isspace()} - {" "}
+    assert set(_ASCII_SPACES) == {c for c in _SPACES if c.isascii()}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["system", "user", "assistant", "tool", "User"]),
+                          st.sampled_from(["", " ", "\n\t", "hi", " x "])), max_size=6))
+def test_turns_clean_only_when_check_turns_finds_nothing(turns):
+    from babyctl.validate.rules.chat import check_turns, turns_clean
+
+    ex = Example("p", 1, "", turns, None, frozenset())
+    assert turns_clean(turns) == (check_turns(ex) == [])
+    assert turns_clean(turns) == (check_turns(ex) == [])  # second time: from the cache
+
+
+def _reference_near(self, path, line, text, n, sketch):
+    """DuplicateIndex._near as it was: search the buckets, then add to them (lists only)."""
+    from difflib import SequenceMatcher
+
+    from babyctl.validate.example import Hit
+    from babyctl.validate.rules import duplicates as d
+
+    mine = frozenset(sketch)
+    need = min(d.MIN_SHARED, len(sketch))
+    cands = set()
+    for h in sketch[:d.K]:
+        b = self._buckets.get(h)
+        if b is not None and len(b) < d.MAX_BUCKET:
+            cands.update(b)
+    best = None
+    for c in sorted(cands):
+        other_path, other_line, other_text, theirs = self._docs[c]
+        if len(mine & theirs) < need:
+            continue
+        other = other_text.split()
+        m = len(other)
+        if 2 * min(n, m) / (n + m) < self.threshold:
+            continue
+        sm = SequenceMatcher(None, other, text.split(), autojunk=False)
+        if sm.real_quick_ratio() < self.threshold or sm.quick_ratio() < self.threshold:
+            continue
+        r = sm.ratio()
+        if r >= self.threshold and (best is None or r > best[0]):
+            best = (r, other_path, other_line)
+    idx = len(self._docs)
+    self._docs.append((path, line, text, mine))
+    for h in sketch[:d.K]:
+        b = self._buckets.get(h)
+        if b is None:
+            self._buckets[h] = [idx]
+        elif len(b) < d.MAX_BUCKET:
+            b.append(idx)
+    if best is None:
+        return None
+    r, other_path, other_line = best
+    return Hit("BC402", (), f"near-identical ({r:.0%} word similarity of the user/assistant turns) to the example at {other_path}:{other_line}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from([1, 2, 3, 64]))
+@example(0, 64)
+def test_duplicate_index_one_pass_buckets_equal_search_then_add(seed, max_bucket):
+    """Near-duplicate search with singleton buckets as ints and one pass == the two-pass lists."""
+    from babyctl.validate.rules import duplicates as d
+
+    rng = random.Random(seed)
+    words = WORDS[: rng.randint(3, len(WORDS))]
+    base = [" ".join(rng.choices(words, k=rng.randint(4, 14))) for _ in range(8)]
+    exs = []
+    for i in range(150):
+        text = rng.choice(base) if rng.random() < 0.5 else " ".join(rng.choices(words, k=rng.randint(4, 14)))
+        if rng.random() < 0.5:
+            w = text.split()
+            w[rng.randrange(len(w))] = rng.choice(words)
+            text = " ".join(w)
+        exs.append(Example("p", i + 1, "", [("user", "q " + str(i % 3)), ("assistant", text)], None, frozenset()))
+    old_max = d.MAX_BUCKET
+    try:
+        d.MAX_BUCKET = max_bucket
+        fast, ref = d.DuplicateIndex(threshold=0.8), d.DuplicateIndex(threshold=0.8)
+        ref._near = _reference_near.__get__(ref)
+        got = [fast.add(e) for e in exs]
+        want = [ref.add(e) for e in exs]
+    finally:
+        d.MAX_BUCKET = old_max
+    assert got == want
+    if (seed, max_bucket) == (0, 64):  # the explicit example: this one has near hits
+        assert sum(h.code == "BC402" for hs in want for h in hs) > 5
+
+
+def test_no_memfd_or_no_fork_gives_the_same_findings(tmp_path, monkeypatch):
+    """Without memfd the child writes to an unlinked temporary file; without fork, one process."""
+    path = tmp_path / "curriculum" / "mixed.jsonl"
+    path.parent.mkdir()
+    path.write_text("\n".join(mixed_lines(300, seed=11)) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
+    one = findings(Path("curriculum/mixed.jsonl"))
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
+    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "CHUNK_LINES", 50)
+
+    def no_memfd(*a):
+        raise OSError("no memfd here")
+
+    monkeypatch.setattr(engine.os, "memfd_create", no_memfd, raising=False)
+    assert findings(Path("curriculum/mixed.jsonl")) == one
+
+    def no_fork():
+        raise OSError("no fork here")
+
+    monkeypatch.setattr(engine.os, "fork", no_fork)
+    assert findings(Path("curriculum/mixed.jsonl")) == one

@@ -32,3 +32,31 @@ def check_turns(ex: Example) -> list[Hit]:
         hits.append(Hit("BC202", ("messages", len(msgs) - 1, "role"),
                         f"the conversation ends on a {msgs[-1][0]} turn, not assistant"))
     return hits
+
+
+#: role sequences known to be in order (filled as they are met; few distinct ones occur)
+_ORDERED: dict[tuple, bool] = {}
+
+
+def turns_clean(msgs: list[tuple[str, str]]) -> bool:
+    """True only when :func:`check_turns` finds nothing: the roles, as a tuple, are a sequence
+    in order (looked up, computed once per distinct sequence) and no content is empty or blank."""
+    roles = tuple([r for r, _ in msgs])
+    ok = _ORDERED.get(roles)
+    if ok is None:
+        if len(_ORDERED) > 1024:
+            _ORDERED.clear()
+        ok = _ORDERED[roles] = not check_turns(_Roles([(r, "x") for r in roles]))
+    if not ok:
+        return False
+    contents = [c for _, c in msgs]
+    return all(contents) and not any(map(str.isspace, contents))
+
+
+class _Roles:
+    """Just enough of an Example for :func:`check_turns`."""
+
+    __slots__ = ("messages",)
+
+    def __init__(self, messages):
+        self.messages = messages

@@ -36,7 +36,7 @@ class DuplicateIndex:
     threshold: float = 0.9
     _exact: dict[int, tuple[str, int]] = field(default_factory=dict)
     _ids: dict[str, tuple[str, int]] = field(default_factory=dict)
-    _buckets: dict[int, list[int]] = field(default_factory=dict)
+    _buckets: dict[int, int | list[int]] = field(default_factory=dict)  # one example: its index
     _docs: list[tuple[str, int, str, frozenset[int]]] = field(default_factory=list)
 
     def add(self, ex: Example) -> list[Hit]:
@@ -68,11 +68,21 @@ class DuplicateIndex:
         mine = frozenset(sketch)
         need = min(MIN_SHARED, len(sketch))
         buckets = self._buckets
+        idx = len(self._docs)
         cands: set[int] = set()
+        # one pass: search each bucket (when not full), then add this example to it (when not
+        # full); a bucket of one example is stored as the bare index. ``sketch`` holds no key twice.
         for h in sketch[:K]:
             b = buckets.get(h)
-            if b is not None and len(b) < MAX_BUCKET:
+            if b is None:
+                buckets[h] = idx
+            elif b.__class__ is int:
+                if MAX_BUCKET > 1:
+                    cands.add(b)
+                    buckets[h] = [b, idx]
+            elif len(b) < MAX_BUCKET:
                 cands.update(b)
+                b.append(idx)
         best = None
         if cands:
             thr = self.threshold
@@ -95,14 +105,7 @@ class DuplicateIndex:
                 r = sm.ratio()
                 if r >= thr and (best is None or r > best[0]):
                     best = (r, other_path, other_line)
-        idx = len(self._docs)
         self._docs.append((path, line, text, mine))
-        for h in sketch[:K]:
-            b = buckets.get(h)
-            if b is None:
-                buckets[h] = [idx]
-            elif len(b) < MAX_BUCKET:
-                b.append(idx)
         if best is None:
             return None
         r, other_path, other_line = best
@@ -128,12 +131,31 @@ def features(ex: Example) -> Features:
     else:
         system, rest = [], [c for _, c in msgs]
     text = " \x00 ".join(rest).casefold()  # \x00 keeps turn boundaries in the key
-    words = text.split()
+    if _single_spaced(text):  # the usual case: split + join would give ``text`` back
+        n, joined = text.count(" ") + 1, text
+    else:
+        words = text.split()
+        n, joined = len(words), " ".join(words)
     # exact check: a salted hash is fine in-process (and in a forked worker, which shares the salt)
-    key = hash((roles, " ".join(system), " ".join(words)))
+    key = hash((roles, " ".join(system), joined))
     # C-level work only on the hot path (join, casefold, encode, split, map, zip, hash, set):
     # the sketch reads HEAD_CHARS characters from each end; the similarity check reads everything.
     sample = text if len(text) <= 2 * HEAD_CHARS else text[:HEAD_CHARS] + " " + text[-HEAD_CHARS:]
     ids = list(map(zlib.crc32, sample.encode("utf-8", "replace").split()))
     sketch = sorted(set(map(hash, zip(ids, ids[1:], ids[2:]))))[:SKETCH] if len(ids) >= MIN_WORDS else None
-    return ex_id, key, text, len(words), sketch
+    return ex_id, key, text, n, sketch
+
+
+#: every character ``str.split()`` splits on besides the space (``str.isspace``; a test checks
+#: this list against all of Unicode)
+_SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+           "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_ASCII_SPACES = _SPACES[:9]
+
+
+def _single_spaced(text: str) -> bool:
+    """True only when ``" ".join(text.split()) == text``: words separated by single spaces, no
+    other whitespace, none at either end (C-level scans; ASCII text needs 9 of them)."""
+    if text == "" or text[0] == " " or text[-1] == " " or "  " in text:
+        return False
+    return not any(map(text.__contains__, _ASCII_SPACES if text.isascii() else _SPACES))
