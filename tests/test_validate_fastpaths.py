@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from babyctl.validate import engine, loader, run_paths
+from babyctl.validate import engine, loader, parallel, run_paths
 from babyctl.validate.example import Example
 from babyctl.validate.rules.phrases import check_phrases
 from babyctl.validate.settings import Settings
@@ -87,7 +87,7 @@ def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
     one = findings(Path("curriculum/mixed.jsonl"))
     forks = []
-    real_fork = engine.os.fork
+    real_fork = parallel.os.fork
 
     def counting_fork():
         pid = real_fork()
@@ -96,7 +96,7 @@ def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
         return pid
 
     monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
-    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
     monkeypatch.setattr(engine.os, "fork", counting_fork)
     two = findings(Path("curriculum/mixed.jsonl"))
     assert forks, "the two-process path did not run"
@@ -119,7 +119,7 @@ def test_a_failed_worker_is_redone_in_the_parent(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
     one = findings(Path("curriculum/mixed.jsonl"))
     monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
-    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
     monkeypatch.setattr(pickle, "dumps", lambda *a, **k: b"not a pickle")  # the child's output is garbage
     assert findings(Path("curriculum/mixed.jsonl")) == one
 
@@ -226,8 +226,8 @@ def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monke
     monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
     one = findings(Path("curriculum/mixed.jsonl"))
     monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
-    monkeypatch.setattr(engine, "_cores", lambda: 2)
-    monkeypatch.setattr(engine, "CHUNK_LINES", 37)
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "CHUNK_LINES", 37)
     examined = []
     real_examine = engine._examine
 
@@ -374,8 +374,8 @@ def test_no_memfd_or_no_fork_gives_the_same_findings(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
     one = findings(Path("curriculum/mixed.jsonl"))
     monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
-    monkeypatch.setattr(engine, "_cores", lambda: 2)
-    monkeypatch.setattr(engine, "CHUNK_LINES", 50)
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "CHUNK_LINES", 50)
 
     def no_memfd(*a):
         raise OSError("no memfd here")
