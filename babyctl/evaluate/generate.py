@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..consent import load_consent, require
+from ..documents import parse_json_model, read_bytes
 from ..errors import EnvironmentProblem, GateRefused, InputError, IntegrityError
 from ..fsutil import atomic_write_json, sha256_bytes, sha256_file
 from ..provenance import base_fields, file_hash
@@ -65,15 +64,8 @@ def check_adapter(run: runs.RunSpec, root: Path, ref: dict) -> tuple[Path, str, 
         raise InputError("adapter folder not found (run: babyctl train "
                          f"--substrate {run.substrate} --condition {run.condition} --seed {run.seed})",
                          path=adir)
-    try:
-        prov = AdapterProvenance.model_validate_json(prov_path.read_bytes())
-    except FileNotFoundError:
-        raise InputError("adapter provenance not found; refusing an adapter of unknown origin",
-                         path=prov_path)
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(document)"
-        raise InputError(f"invalid adapter provenance: {where}: {err['msg']}", path=prov_path)
+    raw = read_bytes(prov_path, "adapter provenance", "; refusing an adapter of unknown origin")
+    prov = parse_json_model(raw, AdapterProvenance, prov_path, "adapter provenance")
     problems = []
     if prov.substrate != run.substrate:
         problems.append(f"it was trained on substrate {prov.substrate!r}, not {run.substrate!r}")

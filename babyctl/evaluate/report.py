@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..config import experiment_root, load_params
 from ..consent import load_consent
+from ..documents import read_text
 from ..errors import BabyctlError, InputError, IntegrityError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text
 from ..provenance import base_fields, file_hash
@@ -59,7 +60,7 @@ def find_scores(root: Path, params: Params) -> tuple[list[Path], list[Path]]:
 def read_scores(paths: list[Path]) -> list[dict]:
     rows = []
     for path in paths:
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for lineno, line in enumerate(read_text(path, "scores file").splitlines(), start=1):
             if not line.strip():
                 continue
             try:

@@ -46,19 +46,26 @@ def slug(text: str, max_len: int = 100) -> str:
     return (s or "x")[:max_len]
 
 
-def read_bytes(path: Path, rel: str, log: Log) -> bytes | None:
+def read_text(path: Path, rel: str, log: Log) -> str | None:
+    """The file as UTF-8 text, or None with the problem logged (a legacy folder is reported, never fatal)."""
     try:
-        return path.read_bytes()
+        raw = path.read_bytes()
     except OSError as e:
         log.problem(rel, f"unreadable: {e.strerror or e}")
         return None
-
-
-def decode(raw: bytes, rel: str, log: Log) -> str | None:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         log.problem(rel, f"unreadable: not valid UTF-8 (byte {e.start})", line=raw[: e.start].count(b"\n") + 1)
+        return None
+
+
+def parse_json(text: str, rel: str, log: Log):
+    """``text`` parsed as JSON, or None with the problem logged."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        log.problem(rel, f"invalid JSON: {e.msg}", line=e.lineno)
         return None
 
 
@@ -108,8 +115,7 @@ def convert_curriculum(legacy: Path, out: Path, log: Log) -> list[CurriculumFile
     for f in sorted(base.rglob("*.jsonl")) if base.is_dir() else []:
         rel = f.relative_to(legacy).as_posix()
         cf = CurriculumFile(source=rel, out=rel)
-        raw = read_bytes(f, rel, log)
-        text = decode(raw, rel, log) if raw is not None else None
+        text = read_text(f, rel, log)
         if text is None:
             continue
         if "\r\n" in text:
@@ -248,15 +254,12 @@ def convert_consent(legacy: Path, out: Path, log: Log) -> list[dict]:
         rel = f.relative_to(legacy).as_posix()
         if not f.is_file() and not f.is_symlink():
             continue
-        raw = read_bytes(f, rel, log)
-        text = decode(raw, rel, log) if raw is not None else None
+        text = read_text(f, rel, log)
         if text is None:
             continue
         if f.suffix == ".json":
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                log.problem(rel, f"invalid JSON: {e.msg}", line=e.lineno)
+            data = parse_json(text, rel, log)
+            if data is None:
                 continue
             entries = data.get("consent_records") if isinstance(data, dict) else None
             if not isinstance(entries, list):
@@ -305,14 +308,9 @@ def convert_stimuli(legacy: Path, out: Path, log: Log) -> dict:
     items: list[tuple[str, int, dict]] = []
     for f in sorted(base.glob("*.json")) if base.is_dir() else []:
         rel = f.relative_to(legacy).as_posix()
-        raw = read_bytes(f, rel, log)
-        text = decode(raw, rel, log) if raw is not None else None
-        if text is None:
-            continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            log.problem(rel, f"invalid JSON: {e.msg}", line=e.lineno)
+        text = read_text(f, rel, log)
+        data = parse_json(text, rel, log) if text is not None else None
+        if data is None:
             continue
         lst = data.get("items") if isinstance(data, dict) else data
         if not isinstance(lst, list):

@@ -11,12 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from ..config import experiment_root, load_params
 from ..consent import LoadedConsent, load_consent
+from ..documents import parse_json_model, read_bytes
 from ..errors import InputError, UsageError
-from ..locate import locate, node_tree
 from ..schemas.params import Params, Substrate
 from ..schemas.provenance import AdapterProvenance
 from .licenses import LicenseTerms, terms_for
@@ -93,14 +91,8 @@ def check_repo_id(repo_id: str) -> None:
 
 
 def _load_provenance(path: Path) -> tuple[AdapterProvenance, bytes]:
-    raw = path.read_bytes()
-    try:
-        return AdapterProvenance.model_validate_json(raw), raw
-    except ValidationError as e:
-        err = e.errors()[0]
-        line, _ = locate(node_tree(raw.decode("utf-8", errors="replace")), err["loc"])
-        where = ".".join(str(p) for p in err["loc"]) or "(document)"
-        raise InputError(f"invalid adapter provenance: {where}: {err['msg']}", path=path, line=line)
+    raw = read_bytes(path, "adapter provenance")
+    return parse_json_model(raw, AdapterProvenance, path, "adapter provenance"), raw
 
 
 def _load_eval(root: Path) -> dict | None:
