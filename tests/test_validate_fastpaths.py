@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import zlib
 from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
@@ -207,6 +208,22 @@ def test_pre_gate_is_off_when_a_phrase_has_no_hints():
     assert [h.needle for h in check_phrases(ex, s)] == ["ZZ"]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.sets(st.text(alphabet="abcjkvy nt'.é", min_size=1, max_size=6), min_size=1, max_size=10),
+       st.text(alphabet="abcjkvy nt'.é", max_size=40))
+def test_keyed_gate_equals_any_anchor(anchors, text):
+    """Grouping anchors under a key character (checked first) changes nothing: the gate passes
+    exactly when the text holds some anchor; every anchor holds its key."""
+    from babyctl.validate.settings import _gate, gate_passes
+
+    gate = _gate(tuple(sorted(anchors)))
+    assert sorted(a for _, group in gate for a in group) == sorted(anchors)
+    assert all(key in a for key, group in gate for a in group)
+    assert gate_passes(text, gate) == any(a in text for a in anchors)
+    s, _ = Settings.from_params(None)
+    assert gate_passes(text, s.gate) == any(a in text for a in s.first_hints)
+
+
 @given(st.sets(st.text(alphabet="abcnot ", min_size=1, max_size=8), min_size=1, max_size=12))
 def test_anchors_cover_every_hint(hints):
     from babyctl.validate.settings import _anchors
@@ -217,11 +234,14 @@ def test_anchors_cover_every_hint(hints):
 
 
 def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monkeypatch):
-    """The child sends its part in chunks the parent consumes as they arrive; a chunk of bad
-    output in the middle means the parent does that chunk and the rest itself."""
+    """Chunks come from a shared queue; the parent consumes them in order whoever made them. A
+    chunk of bad output means the parent does that chunk; a child that dies means the parent
+    does every chunk it did not get."""
     path = tmp_path / "curriculum" / "mixed.jsonl"
     path.parent.mkdir()
-    path.write_text("\n".join(mixed_lines(900, seed=5)) + "\n", encoding="utf-8")
+    lines = mixed_lines(900, seed=5)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    chunks = -(-len(lines) // 37)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
     one = findings(Path("curriculum/mixed.jsonl"))
@@ -236,9 +256,14 @@ def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monke
         return real_examine(items, *args)
 
     monkeypatch.setattr(engine, "_examine", counting_examine)
+    # both processes take chunks (who takes which is a race): same findings
     assert findings(Path("curriculum/mixed.jsonl")) == one
-    assert len(examined) == 1  # the parent examined its own part only: every chunk came from the child
+    assert len(examined) < chunks
+    # the parent takes none: every chunk comes from the child, in order
+    monkeypatch.setattr(parallel, "PARENT_TAKES_CHUNKS", False)
     examined.clear()
+    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert examined == []
     real_dumps, calls = pickle.dumps, []
 
     def dumps_bad_third(obj, *a, **k):  # runs in the child: its 3rd chunk is garbage
@@ -247,7 +272,19 @@ def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monke
 
     monkeypatch.setattr(pickle, "dumps", dumps_bad_third)
     assert findings(Path("curriculum/mixed.jsonl")) == one
-    assert len(examined) > 1 and all(n <= 37 for n in examined[1:])  # parent redid chunks 3..
+    assert examined == [37]  # the parent redid that chunk only
+
+    def dumps_dies_at_third(obj, *a, **k):  # the child dies while holding its 3rd chunk
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError
+        return real_dumps(obj, *a, **k)
+
+    examined.clear()
+    calls.clear()
+    monkeypatch.setattr(pickle, "dumps", dumps_dies_at_third)
+    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert len(examined) == chunks - 2  # everything after the child's first two chunks
 
 
 _TEXT_PARTS = ["a", "Bc", " ", "  ", "\t", "\n", "\x1c", "\x85", "\xa0", "\u3000", "\u2028", "é", "İ", "ß", "\x00",
@@ -257,12 +294,20 @@ _TEXT_PARTS = ["a", "Bc", " ", "  ", "\t", "\n", "\x1c", "\x85", "\xa0", "\u3000
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["system", "user", "assistant"]),
                           st.lists(st.sampled_from(_TEXT_PARTS), max_size=10).map("".join)), max_size=4))
+@example([("user", "q"), ("assistant", "x y x y x y x y x y x y z w")])  # repeated trigrams
 def test_duplicate_features_fast_path_equals_split_join(turns):
     """features() skips split + join for single-spaced text: same key and word count."""
     from babyctl.validate.rules import duplicates
 
     ex = Example("p", 1, "", turns, None, frozenset())
-    ex_id, key, text, n, sketch = duplicates.features(ex)
+    ex_id, key, text, n, sketch, sig = duplicates.features(ex)
+    assert sig == (duplicates.signature(sketch) if sketch is not None else 0)
+    # the sketch: the SKETCH smallest distinct word-trigram hashes of the sampled ends
+    h = duplicates.HEAD_CHARS
+    sample = text if len(text) <= 2 * h else text[:h] + " " + text[-h:]
+    ids = [zlib.crc32(w) for w in sample.encode("utf-8", "replace").split()]
+    want = sorted({hash(t) for t in zip(ids, ids[1:], ids[2:])})[:duplicates.SKETCH]
+    assert sketch == (want if len(ids) >= duplicates.MIN_WORDS else None)
     system = " ".join(c for r, c in turns if r == "system").casefold().split()
     words = " \x00 ".join(c for r, c in turns if r != "system").casefold().split()
     assert key == hash((tuple(r for r, _ in turns), " ".join(system), " ".join(words)))
@@ -290,8 +335,9 @@ def test_turns_clean_only_when_check_turns_finds_nothing(turns):
     assert turns_clean(turns) == (check_turns(ex) == [])  # second time: from the cache
 
 
-def _reference_near(self, path, line, text, n, sketch):
-    """DuplicateIndex._near as it was: search the buckets, then add to them (lists only)."""
+def _reference_near(self, path, line, text, n, sketch, sig=None):
+    """DuplicateIndex._near as it was: search the buckets, then add to them (lists only), no
+    signature pre-check."""
     from difflib import SequenceMatcher
 
     from babyctl.validate.example import Hit
@@ -333,11 +379,13 @@ def _reference_near(self, path, line, text, n, sketch):
     return Hit("BC402", (), f"near-identical ({r:.0%} word similarity of the user/assistant turns) to the example at {other_path}:{other_line}")
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32), st.sampled_from([1, 2, 3, 64]))
-@example(0, 64)
-def test_duplicate_index_one_pass_buckets_equal_search_then_add(seed, max_bucket):
-    """Near-duplicate search with singleton buckets as ints and one pass == the two-pass lists."""
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from([1, 2, 3, 64]), st.sampled_from([4, 16, 512]))
+@example(0, 64, 512)
+@example(0, 64, 4)
+def test_duplicate_index_one_pass_buckets_equal_search_then_add(seed, max_bucket, sig_bits):
+    """Near-duplicate search with singleton buckets as ints, one pass and the signature pre-check
+    == the two-pass lists without it (small SIG_BITS: many bit collisions, in one sketch too)."""
     from babyctl.validate.rules import duplicates as d
 
     rng = random.Random(seed)
@@ -351,17 +399,17 @@ def test_duplicate_index_one_pass_buckets_equal_search_then_add(seed, max_bucket
             w[rng.randrange(len(w))] = rng.choice(words)
             text = " ".join(w)
         exs.append(Example("p", i + 1, "", [("user", "q " + str(i % 3)), ("assistant", text)], None, frozenset()))
-    old_max = d.MAX_BUCKET
+    old_max, old_bits = d.MAX_BUCKET, d.SIG_BITS
     try:
-        d.MAX_BUCKET = max_bucket
+        d.MAX_BUCKET, d.SIG_BITS = max_bucket, sig_bits
         fast, ref = d.DuplicateIndex(threshold=0.8), d.DuplicateIndex(threshold=0.8)
         ref._near = _reference_near.__get__(ref)
         got = [fast.add(e) for e in exs]
         want = [ref.add(e) for e in exs]
     finally:
-        d.MAX_BUCKET = old_max
+        d.MAX_BUCKET, d.SIG_BITS = old_max, old_bits
     assert got == want
-    if (seed, max_bucket) == (0, 64):  # the explicit example: this one has near hits
+    if (seed, max_bucket) == (0, 64):  # the explicit examples: these have near hits
         assert sum(h.code == "BC402" for hs in want for h in hs) > 5
 
 

@@ -1,15 +1,29 @@
 """Examine a long list in two processes, consuming the results in order.
 
 ``babyctl validate`` uses this for curriculum files of many lines: the per-line work (schema,
-chat order, phrases, duplicate features) is independent per line, so a forked child does the
-larger share while the parent does its own and feeds results, in file order, to the one stateful
-rule (the duplicate index). Any failure of the child falls back to the parent, so the result
-never depends on whether a second process ran.
+chat order, phrases, duplicate features) is independent per line, so the list is cut into
+chunks that a forked child and the parent take from one shared queue, while the parent alone
+feeds the results, in file order, to the one stateful rule (the duplicate index). Neither
+process gets a fixed share: whichever is free takes the next chunk, so the split follows
+how busy each core really is. Any failure of the child falls back to the parent, so the
+result never depends on whether a second process ran.
 """
 from __future__ import annotations
 
 import os
+import select
 from typing import Callable
+
+#: lines per chunk: small enough that the last chunk (the only work left to one process) is
+#: short, large enough that queue and pickle overheads stay small
+CHUNK_LINES = 1024
+
+#: False: the parent takes no chunk from the queue (it only consumes); the child does all the
+#: work unless it fails. For tests, which must not depend on which process wins a race.
+PARENT_TAKES_CHUNKS = True
+
+_TOKEN = 4  # bytes per chunk number on the queue pipe
+_REPORT = 16  # bytes per "chunk k done: n bytes" report from the child
 
 
 def _cores() -> int:
@@ -19,31 +33,24 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-#: share of the lines the parent examines: it also feeds its part to the duplicate index while
-#: the child works, then feeds the child's parts as they arrive
-PARENT_SHARE = 0.35
-
-#: the child sends its results in parts of this many lines, so the parent can feed the child's
-#: first parts to the duplicate index while the child still examines its last ones
-CHUNK_LINES = 2048
-
-
 def run_in_order(items: list, work: Callable[[list], list], consume: Callable[[list, list], None]) -> None:
-    """``consume(part, work(part))`` for consecutive parts of ``items``, in order, with
-    the second half examined in a forked child process: the parent examines and consumes the
-    first part while the child works, then consumes the child's results chunk by chunk as they
-    come. The child writes each chunk (a pickle) to an in-memory file (it never waits on the
-    parent) and its length to a pipe. The child shares the parent's str-hash salt (fork), so its
-    exact-duplicate keys match the parent's. Any failure of the child (no fork, a crash, bad
-    output) means the parent does the parts it did not get."""
-    if not hasattr(os, "fork") or _cores() < 2:
-        consume(items, work(items))
-        return
-    import pickle
+    """``consume(chunk, work(chunk))`` for consecutive chunks of ``items``, in order, with the
+    work shared by the parent and a forked child.
 
-    half = int(len(items) * PARENT_SHARE)
-    mine, theirs = items[:half], items[half:]
-    chunks = [theirs[i:i + CHUNK_LINES] for i in range(0, len(theirs), CHUNK_LINES)]
+    The chunk numbers are written to a pipe before the fork; each process reads one number
+    (an atomic 4-byte read) to take that chunk. The child writes each result (a pickle) to an
+    in-memory file (so it never waits on the parent) and reports ``(chunk, size)`` on a second
+    pipe. The parent consumes whatever is next in order as soon as it is there (its own result
+    or the child's), and works on a chunk of its own only when nothing is ready. The child
+    shares the parent's str-hash salt (fork), so its exact-duplicate keys match the parent's.
+    Any failure of the child (no fork, a crash, bad output) means the parent does the chunks it
+    did not get."""
+    size = max(CHUNK_LINES, -(-len(items) // 8000))  # at most 8000 chunks: 32 KB of queue
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    if len(chunks) < 2 or not hasattr(os, "fork") or _cores() < 2:
+        for chunk in chunks:
+            consume(chunk, work(chunk))
+        return
     fds: list[int] = []
     try:
         try:
@@ -51,53 +58,114 @@ def run_in_order(items: list, work: Callable[[list], list], consume: Callable[[l
         except OSError:
             buf = _anon_file()
         fds.append(buf)
-        r, w = os.pipe()
-        fds += [r, w]
+        queue_r, queue_w = os.pipe()
+        fds += [queue_r, queue_w]
+        os.write(queue_w, b"".join(k.to_bytes(_TOKEN, "little") for k in range(len(chunks))))
+        os.close(queue_w)
+        fds.remove(queue_w)
+        report_r, report_w = os.pipe()
+        fds += [report_r, report_w]
         pid = os.fork()
     except OSError:
         for fd in fds:
             os.close(fd)
-        consume(items, work(items))
-        return
-    if pid == 0:  # child: compute, send, and leave without running any cleanup of the parent's
-        code = 1
-        try:
-            os.close(r)
-            for chunk in chunks:
-                data = pickle.dumps(work(chunk), protocol=pickle.HIGHEST_PROTOCOL)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(buf, view):]
-                os.write(w, len(data).to_bytes(8, "little"))
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    done = 0
-    try:
-        consume(mine, work(mine))
-        offset = 0
         for chunk in chunks:
-            size = _read_exact(r, 8)
-            if size is None:
-                break
-            size = int.from_bytes(size, "little")
-            data = os.pread(buf, size, offset)
-            offset += size
-            try:
-                records = pickle.loads(data) if len(data) == size else None
-            except Exception:
-                records = None
-            if not isinstance(records, list) or len(records) != len(chunk):
-                break
-            consume(chunk, records)
-            done += 1
+            consume(chunk, work(chunk))
+        return
+    if pid == 0:
+        _child(chunks, work, queue_r, buf, report_w)  # never returns
+    os.close(report_w)
+    try:
+        _parent(chunks, work, consume, queue_r, buf, report_r)
     finally:
-        os.close(r)  # a child still writing gets EPIPE and exits
-        os.close(buf)
+        for fd in (queue_r, report_r, buf):
+            os.close(fd)  # a child still writing gets EPIPE and exits
         os.waitpid(pid, 0)
-    for chunk in chunks[done:]:
-        consume(chunk, work(chunk))
+
+
+def _child(chunks: list, work: Callable, queue_r: int, buf: int, report_w: int) -> None:
+    """Take chunks from the queue until it is empty; leave without running the parent's cleanup."""
+    import pickle
+
+    code = 1
+    try:
+        while True:
+            token = os.read(queue_r, _TOKEN)
+            if len(token) < _TOKEN:
+                break
+            k = int.from_bytes(token, "little")
+            data = pickle.dumps(work(chunks[k]), protocol=pickle.HIGHEST_PROTOCOL)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(buf, view):]
+            os.write(report_w, k.to_bytes(8, "little") + len(data).to_bytes(8, "little"))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _parent(chunks: list, work: Callable, consume: Callable, queue_r: int, buf: int, report_r: int) -> None:
+    import pickle
+
+    mine: dict[int, list] = {}  # chunk -> records the parent made
+    theirs: dict[int, tuple[int, int]] = {}  # chunk -> (offset, size) of the child's pickle in buf
+    offset = 0
+    pending = b""
+    child_open = True
+    nxt = 0
+
+    def reports(block: bool) -> None:
+        """Read the child's reports: what is there now, or (block) wait for at least one or EOF."""
+        nonlocal offset, pending, child_open
+        while child_open:
+            if not block and not select.select([report_r], [], [], 0)[0]:
+                return
+            got = os.read(report_r, 64 * _REPORT)
+            if not got:
+                child_open = False
+                return
+            pending += got
+            while len(pending) >= _REPORT:
+                k = int.from_bytes(pending[:8], "little")
+                n = int.from_bytes(pending[8:_REPORT], "little")
+                pending = pending[_REPORT:]
+                if 0 <= k < len(chunks) and k not in theirs:
+                    theirs[k] = (offset, n)
+                offset += n
+            block = False
+
+    def child_records(k: int) -> list | None:
+        at, n = theirs.pop(k)
+        data = os.pread(buf, n, at)
+        try:
+            records = pickle.loads(data) if len(data) == n else None
+        except Exception:
+            return None
+        return records if isinstance(records, list) and len(records) == len(chunks[k]) else None
+
+    queue_open = PARENT_TAKES_CHUNKS
+    while nxt < len(chunks):
+        reports(block=False)
+        records = mine.pop(nxt, None)
+        if records is None and nxt in theirs:
+            records = child_records(nxt)
+            if records is None:  # bad output: do it here
+                records = work(chunks[nxt])
+        if records is not None:
+            consume(chunks[nxt], records)
+            nxt += 1
+            continue
+        if queue_open:  # nothing to consume yet: take a chunk from the queue
+            token = os.read(queue_r, _TOKEN)
+            if len(token) == _TOKEN:
+                k = int.from_bytes(token, "little")
+                mine[k] = work(chunks[k])
+                continue
+            queue_open = False
+        if child_open:
+            reports(block=True)  # the child holds the next chunk: wait for its report
+        else:  # the child is gone without it (or never took it)
+            mine[nxt] = work(chunks[nxt])
 
 
 def _anon_file() -> int:
@@ -107,14 +175,3 @@ def _anon_file() -> int:
     fd, name = tempfile.mkstemp(prefix="babyctl-validate-")
     os.unlink(name)
     return fd
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    """``n`` bytes from ``fd``, or None at end of file before that."""
-    out = b""
-    while len(out) < n:
-        got = os.read(fd, n - len(out))
-        if not got:
-            return None
-        out += got
-    return out

@@ -68,6 +68,31 @@ def _anchors(hints: set[str]) -> tuple[str, ...]:
     return tuple(sorted(out | left))
 
 
+#: characters from most to least frequent in English text (punctuation roughly placed;
+#: characters not listed count as rarer than all of these)
+_FREQUENT = " etaoinsrhldcumfpgwyb.,vk'xjqz"
+
+
+def _gate(anchors: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``anchors`` grouped under a key: each anchor's least frequent character. A text holds an
+    anchor only if it holds that anchor's key, so ``key in text`` (a memchr, much faster than a
+    substring search) rules out a whole group at once. Keys rarest first."""
+    rank = {c: i for i, c in enumerate(_FREQUENT)}
+    groups: dict[str, list[str]] = {}
+    for a in anchors:
+        groups.setdefault(max(a, key=lambda c: rank.get(c, len(rank))), []).append(a)
+    order = sorted(groups, key=lambda c: -rank.get(c, len(rank)))
+    return tuple((k, tuple(groups[k])) for k in order)
+
+
+def gate_passes(text: str, gate: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
+    """True when ``text`` holds some anchor of ``gate`` (see :func:`_gate`)."""
+    for key, group in gate:
+        if key in text and any(map(text.__contains__, group)):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Phrase:
     code: str
@@ -91,10 +116,13 @@ class Settings:
     #: an anchor), or None when some phrase has no hints: a text holding no anchor passes no
     #: phrase's gate (see ``check_phrases``)
     first_hints: tuple[str, ...] | None = field(default=None, init=False, repr=False)
+    #: ``first_hints`` grouped by key character (:func:`gate_passes`), or None
+    gate: tuple[tuple[str, tuple[str, ...]], ...] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.phrases and all(p.hints for p in self.phrases):
             self.first_hints = _anchors({h for p in self.phrases for h in p.hints[0]})
+            self.gate = _gate(self.first_hints)
 
     @classmethod
     def from_params(cls, params=None) -> tuple["Settings", list[tuple[int, str]]]:

@@ -27,6 +27,9 @@ HEAD_CHARS = 120
 MAX_BUCKET = 64
 #: shorter texts (in words) are left to the exact check
 MIN_WORDS = 6
+#: bits of an example's sketch signature (each sketch value sets bit ``value % SIG_BITS``): a
+#: one-integer pre-check of "shares MIN_SHARED sketch values" before touching the sketch itself
+SIG_BITS = 512
 
 
 @dataclass
@@ -38,6 +41,7 @@ class DuplicateIndex:
     _ids: dict[str, tuple[str, int]] = field(default_factory=dict)
     _buckets: dict[int, int | list[int]] = field(default_factory=dict)  # one example: its index
     _docs: list[tuple[str, int, str, frozenset[int]]] = field(default_factory=list)
+    _sigs: list[int] = field(default_factory=list)  # per doc: its sketch signature (see SIG_BITS)
 
     def add(self, ex: Example) -> list[Hit]:
         return self.add_features(ex.path, ex.line, features(ex))
@@ -46,7 +50,7 @@ class DuplicateIndex:
         """:meth:`add` for an example whose :func:`features` were computed already (maybe in
         another process: nothing in them depends on the index)."""
         hits: list[Hit] = []
-        ex_id, key, text, n, sketch = feat
+        ex_id, key, text, n, sketch, sig = feat
         if ex_id is not None:
             first = self._ids.get(ex_id)
             if first is not None:
@@ -59,14 +63,18 @@ class DuplicateIndex:
             return hits
         self._exact[key] = (path, line)
         if sketch is not None:
-            near = self._near(path, line, text, n, sketch)
+            near = self._near(path, line, text, n, sketch, sig)
             if near is not None:
                 hits.append(near)
         return hits
 
-    def _near(self, path: str, line: int, text: str, n: int, sketch: list[int]) -> Hit | None:
+    def _near(self, path: str, line: int, text: str, n: int, sketch: list[int], sig: int) -> Hit | None:
         mine = frozenset(sketch)
         need = min(MIN_SHARED, len(sketch))
+        # signature pre-check, a necessary condition for sharing ``need`` values: shared values
+        # set the same bits in both signatures, and they are distinct bits when this sketch's
+        # own values are (when two of them share a bit, only one bit can be asked for)
+        need_bits = need if sig.bit_count() == len(mine) else 1
         buckets = self._buckets
         idx = len(self._docs)
         cands: set[int] = set()
@@ -87,8 +95,10 @@ class DuplicateIndex:
         if cands:
             thr = self.threshold
             sm = None
-            docs = self._docs
+            docs, sigs = self._docs, self._sigs
             for c in sorted(cands):
+                if (sigs[c] & sig).bit_count() < need_bits:
+                    continue  # cannot share ``need`` values (one int, no look at the doc itself)
                 other_path, other_line, other_text, theirs = docs[c]
                 if len(mine & theirs) < need:
                     continue
@@ -106,6 +116,7 @@ class DuplicateIndex:
                 if r >= thr and (best is None or r > best[0]):
                     best = (r, other_path, other_line)
         self._docs.append((path, line, text, mine))
+        self._sigs.append(sig)
         if best is None:
             return None
         r, other_path, other_line = best
@@ -113,7 +124,8 @@ class DuplicateIndex:
 
 
 #: what the index needs of one example: (id or None, exact key, case-folded user/assistant
-#: text, its word count, its sketch or None when too short for the near check)
+#: text, its word count, its sketch or None when too short for the near check, the sketch's
+#: signature)
 Features = tuple
 
 
@@ -142,8 +154,21 @@ def features(ex: Example) -> Features:
     # the sketch reads HEAD_CHARS characters from each end; the similarity check reads everything.
     sample = text if len(text) <= 2 * HEAD_CHARS else text[:HEAD_CHARS] + " " + text[-HEAD_CHARS:]
     ids = list(map(zlib.crc32, sample.encode("utf-8", "replace").split()))
-    sketch = sorted(set(map(hash, zip(ids, ids[1:], ids[2:]))))[:SKETCH] if len(ids) >= MIN_WORDS else None
-    return ex_id, key, text, n, sketch
+    if len(ids) < MIN_WORDS:
+        return ex_id, key, text, n, None, 0
+    hashes = sorted(map(hash, zip(ids, ids[1:], ids[2:])))
+    sketch = hashes[:SKETCH]  # the SKETCH smallest distinct hashes (a repeat is rare: then dedupe)
+    if len(set(sketch)) < len(sketch):
+        sketch = sorted(set(hashes))[:SKETCH]
+    return ex_id, key, text, n, sketch, signature(sketch)
+
+
+def signature(sketch: list[int]) -> int:
+    """An int with bit ``v % SIG_BITS`` set for each sketch value ``v``."""
+    sig = 0
+    for v in sketch:
+        sig |= 1 << (v % SIG_BITS)
+    return sig
 
 
 #: every character ``str.split()`` splits on besides the space (``str.isspace``; a test checks
