@@ -300,7 +300,8 @@ def test_duplicate_features_fast_path_equals_split_join(turns):
     from babyctl.validate.rules import duplicates
 
     ex = Example("p", 1, "", turns, None, frozenset())
-    ex_id, key, text, n, sketch, sig = duplicates.features(ex)
+    ex_id, key, n, sketch, sig = duplicates.features(ex)
+    text = duplicates.features_text(turns)
     assert sig == (duplicates.signature(sketch) if sketch is not None else 0)
     # the sketch: the SKETCH smallest distinct word-trigram hashes of the sampled ends
     h = duplicates.HEAD_CHARS
@@ -335,14 +336,15 @@ def test_turns_clean_only_when_check_turns_finds_nothing(turns):
     assert turns_clean(turns) == (check_turns(ex) == [])  # second time: from the cache
 
 
-def _reference_near(self, path, line, text, n, sketch, sig=None):
+def _reference_near(self, path, line, ex, n, sketch, sig=None):
     """DuplicateIndex._near as it was: search the buckets, then add to them (lists only), no
-    signature pre-check."""
+    signature pre-check, each example's text kept."""
     from difflib import SequenceMatcher
 
     from babyctl.validate.example import Hit
     from babyctl.validate.rules import duplicates as d
 
+    text = d.features_text(ex.messages)
     mine = frozenset(sketch)
     need = min(d.MIN_SHARED, len(sketch))
     cands = set()

@@ -12,7 +12,7 @@ from .example import Example, Hit, col_of
 from .finding import RULES, Finding
 from .loader import CONTROL_RE, Source, check_path, describe_char, finding, read_source
 from .rules.chat import check_turns, turns_clean
-from .rules.duplicates import DuplicateIndex
+from .rules.duplicates import DuplicateIndex, features_text
 from .rules.duplicates import features as dup_features
 from .rules.phrases import check_phrases, check_placeholders
 from .rules.provenance import check_lint_ignore, check_provenance
@@ -61,7 +61,7 @@ class Run:
         self.files: dict[str, Path] = {}
         self.examples = 0
         self.stimuli = 0
-        self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold)
+        self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold, text_of=_line_text)
         self.stims = StimulusIndex()
         self.consents: dict[Path, tuple[str, object]] = {}  # resolved path -> (display, record or None)
         self.consent_src: dict[Path, Source] = {}
@@ -151,7 +151,7 @@ class Run:
                 examples += 1
                 if ignore:
                     self.ignores[(display, number)] = ignore
-                for h in dups.add_features(display, number, feat):
+                for h in dups.add_features(display, number, feat, text):
                     add(display, number, col_of(text, h.loc, h.needle), h.code, h.message, h.severity)
             self.examples += examples
 
@@ -255,26 +255,13 @@ def _examine(items: list[tuple[int, str, bool]], display: str, settings: Setting
     """Every per-line check of curriculum lines ``(number, text, raw line had a control char)``:
     schema, turns, phrasing, placeholders, provenance, lint_ignore, escaped controls, and the
     features the duplicate index needs. Depends on nothing but its arguments."""
-    from ..schemas.curriculum import CurriculumExample
-
     out: list[Record] = []
     for number, text, had_ctrl in items:
-        obj, problems = validate_json_text(text, CurriculumExample)
+        problems, ex = _example_of(display, number, text)
         pre = [(col, code, msg, None) for (_, col, code, msg) in problems]
-        if obj is not None:
-            md = obj.metadata
-            meta = None
-            if md is not None:
-                meta = dict(md.__dict__)
-                if md.__pydantic_extra__:
-                    meta.update(md.__pydantic_extra__)
-            ex = Example(display, number, text, [(m.role, m.content) for m in obj.messages], meta,
-                         frozenset(md.lint_ignore) if md is not None else frozenset())
-        else:
-            ex = _best_effort_example(display, number, text)
-            if ex is None:
-                out.append((pre, None, None))
-                continue
+        if ex is None:
+            out.append((pre, None, None))
+            continue
         hits = [] if turns_clean(ex.messages) else check_turns(ex)
         hits += check_phrases(ex, settings)
         hits += check_placeholders(ex)
@@ -289,6 +276,28 @@ def _examine(items: list[tuple[int, str, bool]], display: str, settings: Setting
             pre.append((ex.col(h.loc, h.needle), h.code, h.message, h.severity))
         out.append((pre, ex.ignore, dup_features(ex)))
     return out
+
+
+def _example_of(display: str, number: int, text: str) -> tuple[list, Example | None]:
+    """Schema problems of one curriculum line, and its Example (None: no usable messages)."""
+    from ..schemas.curriculum import CurriculumExample
+
+    obj, problems = validate_json_text(text, CurriculumExample)
+    if obj is None:
+        return problems, _best_effort_example(display, number, text)
+    md = obj.metadata
+    meta = None
+    if md is not None:
+        meta = dict(md.__dict__)
+        if md.__pydantic_extra__:
+            meta.update(md.__pydantic_extra__)
+    return problems, Example(display, number, text, [(m.role, m.content) for m in obj.messages], meta,
+                             frozenset(md.lint_ignore) if md is not None else frozenset())
+
+
+def _line_text(text: str) -> str:
+    """The duplicate index's text of a curriculum line that :func:`_examine` found usable."""
+    return features_text(_example_of("", 0, text)[1].messages)
 
 
 def _best_effort_example(display: str, line: int, text: str) -> Example | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from typing import Any, Callable
 
 from ..example import Example, Hit
 
@@ -34,23 +35,29 @@ SIG_BITS = 512
 
 @dataclass
 class DuplicateIndex:
-    """Feed examples in order with :meth:`add`; each returns hits against earlier examples."""
+    """Feed examples in order with :meth:`add`; each returns hits against earlier examples.
+
+    The index keeps no example's text: :meth:`add_features` takes a ``ref`` to each example
+    (:meth:`add`: the Example; ``babyctl validate``: its raw line) and ``text_of(ref)`` rebuilds
+    the case-folded text for the few pairs that reach the word-similarity check."""
 
     threshold: float = 0.9
+    text_of: Callable[[Any], str] = field(default=lambda ex: features_text(ex.messages))
     _exact: dict[int, tuple[str, int]] = field(default_factory=dict)
     _ids: dict[str, tuple[str, int]] = field(default_factory=dict)
     _buckets: dict[int, int | list[int]] = field(default_factory=dict)  # one example: its index
-    _docs: list[tuple[str, int, str, frozenset[int]]] = field(default_factory=list)
+    _docs: list[tuple[str, int, Any, int, list[int]]] = field(default_factory=list)  # path, line, ref, words, sketch
     _sigs: list[int] = field(default_factory=list)  # per doc: its sketch signature (see SIG_BITS)
 
     def add(self, ex: Example) -> list[Hit]:
-        return self.add_features(ex.path, ex.line, features(ex))
+        return self.add_features(ex.path, ex.line, features(ex), ex)
 
-    def add_features(self, path: str, line: int, feat: "Features") -> list[Hit]:
+    def add_features(self, path: str, line: int, feat: "Features", ref: Any) -> list[Hit]:
         """:meth:`add` for an example whose :func:`features` were computed already (maybe in
-        another process: nothing in them depends on the index)."""
+        another process: nothing in them depends on the index); ``text_of(ref)`` must give
+        the example's :func:`features_text`."""
         hits: list[Hit] = []
-        ex_id, key, text, n, sketch, sig = feat
+        ex_id, key, n, sketch, sig = feat
         if ex_id is not None:
             first = self._ids.get(ex_id)
             if first is not None:
@@ -63,18 +70,17 @@ class DuplicateIndex:
             return hits
         self._exact[key] = (path, line)
         if sketch is not None:
-            near = self._near(path, line, text, n, sketch, sig)
+            near = self._near(path, line, ref, n, sketch, sig)
             if near is not None:
                 hits.append(near)
         return hits
 
-    def _near(self, path: str, line: int, text: str, n: int, sketch: list[int], sig: int) -> Hit | None:
-        mine = frozenset(sketch)
+    def _near(self, path: str, line: int, ref: Any, n: int, sketch: list[int], sig: int) -> Hit | None:
         need = min(MIN_SHARED, len(sketch))
         # signature pre-check, a necessary condition for sharing ``need`` values: shared values
         # set the same bits in both signatures, and they are distinct bits when this sketch's
         # own values are (when two of them share a bit, only one bit can be asked for)
-        need_bits = need if sig.bit_count() == len(mine) else 1
+        need_bits = need if sig.bit_count() == len(sketch) else 1
         buckets = self._buckets
         idx = len(self._docs)
         cands: set[int] = set()
@@ -94,28 +100,26 @@ class DuplicateIndex:
         best = None
         if cands:
             thr = self.threshold
-            sm = None
+            mine = sm = None
             docs, sigs = self._docs, self._sigs
             for c in sorted(cands):
                 if (sigs[c] & sig).bit_count() < need_bits:
                     continue  # cannot share ``need`` values (one int, no look at the doc itself)
-                other_path, other_line, other_text, theirs = docs[c]
-                if len(mine & theirs) < need:
-                    continue
-                other = other_text.split()
-                m = len(other)
-                if 2 * min(n, m) / (n + m) < thr:
+                other_path, other_line, other_ref, m, theirs = docs[c]
+                if mine is None:
+                    mine = frozenset(sketch)
+                if len(mine.intersection(theirs)) < need or 2 * min(n, m) / (n + m) < thr:
                     continue
                 if sm is None:
                     sm = SequenceMatcher(None, autojunk=False)
-                    sm.set_seq2(text.split())
-                sm.set_seq1(other)
+                    sm.set_seq2(self.text_of(ref).split())
+                sm.set_seq1(self.text_of(other_ref).split())
                 if sm.real_quick_ratio() < thr or sm.quick_ratio() < thr:
                     continue
                 r = sm.ratio()
                 if r >= thr and (best is None or r > best[0]):
                     best = (r, other_path, other_line)
-        self._docs.append((path, line, text, mine))
+        self._docs.append((path, line, ref, n, sketch))
         self._sigs.append(sig)
         if best is None:
             return None
@@ -123,10 +127,15 @@ class DuplicateIndex:
         return Hit("BC402", (), f"near-identical ({r:.0%} word similarity of the user/assistant turns) to the example at {other_path}:{other_line}")
 
 
-#: what the index needs of one example: (id or None, exact key, case-folded user/assistant
-#: text, its word count, its sketch or None when too short for the near check, the sketch's
+#: what the index needs of one example: (id or None, exact key, word count of its
+#: :func:`features_text`, its sketch or None when too short for the near check, the sketch's
 #: signature)
 Features = tuple
+
+
+def features_text(messages: list[tuple[str, str]]) -> str:
+    """The user/assistant turns, case-folded, joined by `` \\x00 `` (keeps turn boundaries)."""
+    return " \x00 ".join([c for r, c in messages if r != "system"]).casefold()
 
 
 def features(ex: Example) -> Features:
@@ -139,10 +148,9 @@ def features(ex: Example) -> Features:
     roles = tuple([r for r, _ in msgs])
     if "system" in roles:
         system = " ".join([c for r, c in msgs if r == "system"]).casefold().split()
-        rest = [c for r, c in msgs if r != "system"]
+        text = features_text(msgs)
     else:
-        system, rest = [], [c for _, c in msgs]
-    text = " \x00 ".join(rest).casefold()  # \x00 keeps turn boundaries in the key
+        system, text = [], " \x00 ".join([c for _, c in msgs]).casefold()  # == features_text
     if _single_spaced(text):  # the usual case: split + join would give ``text`` back
         n, joined = text.count(" ") + 1, text
     else:
@@ -150,17 +158,17 @@ def features(ex: Example) -> Features:
         n, joined = len(words), " ".join(words)
     # exact check: a salted hash is fine in-process (and in a forked worker, which shares the salt)
     key = hash((roles, " ".join(system), joined))
-    # C-level work only on the hot path (join, casefold, encode, split, map, zip, hash, set):
+    # C-level work only on the hot path (join, casefold, encode, split, map, zip, hash, sort):
     # the sketch reads HEAD_CHARS characters from each end; the similarity check reads everything.
     sample = text if len(text) <= 2 * HEAD_CHARS else text[:HEAD_CHARS] + " " + text[-HEAD_CHARS:]
     ids = list(map(zlib.crc32, sample.encode("utf-8", "replace").split()))
     if len(ids) < MIN_WORDS:
-        return ex_id, key, text, n, None, 0
+        return ex_id, key, n, None, 0
     hashes = sorted(map(hash, zip(ids, ids[1:], ids[2:])))
     sketch = hashes[:SKETCH]  # the SKETCH smallest distinct hashes (a repeat is rare: then dedupe)
     if len(set(sketch)) < len(sketch):
         sketch = sorted(set(hashes))[:SKETCH]
-    return ex_id, key, text, n, sketch, signature(sketch)
+    return ex_id, key, n, sketch, signature(sketch)
 
 
 def signature(sketch: list[int]) -> int:
