@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 from . import kinds, parallel
@@ -96,7 +97,7 @@ class Run:
         self.files[display] = path
         kind = kind or kinds.by_place(path, self.dirs)
         if kind is None or path.suffix not in kinds.expected_suffix(kind):
-            first = next((ln.text for ln in src.lines if ln.text and ln.text.strip()), None)
+            first = next((t for t in src.texts if t and not t.isspace()), None)
             if path.suffix == ".json" and src.decodable:
                 first = src.text()
             kind = kinds.by_content(path, first)
@@ -124,19 +125,26 @@ class Run:
         self.findings.append(f)
 
     # --- JSONL ----------------------------------------------------------------------------------
-    def _jsonl_lines(self, src: Source):
+    def _jsonl_lines(self, src: Source) -> list[tuple[int, str, bool]]:
+        """``(number, text, the raw line had a control character)`` of each decoded line that is
+        not blank (blank ones are reported here)."""
+        texts = src.texts
         raw_ctrl = {f.line for f in src.findings if f.code == "BC006"}
-        for ln in src.lines:
-            if ln.text is None:
+        if not raw_ctrl and None not in texts and "" not in texts and not any(map(str.isspace, texts)):
+            return list(zip(range(1, len(texts) + 1), texts, repeat(False)))  # the usual case, C-level
+        out = []
+        for number, text in enumerate(texts, 1):
+            if text is None:
                 continue
-            if not ln.text.strip():
-                self.add(src.display, ln.number, 1, "BC008", "blank line")
+            if not text or text.isspace():
+                self.add(src.display, number, 1, "BC008", "blank line")
                 continue
-            yield ln, ln.number in raw_ctrl
+            out.append((number, text, number in raw_ctrl))
+        return out
 
     def check_curriculum(self, src: Source) -> None:
         display, dups, add = src.display, self.dups, self.add
-        items = [(ln.number, ln.text, had_ctrl) for ln, had_ctrl in self._jsonl_lines(src)]
+        items = self._jsonl_lines(src)
         args = (display, self.settings, frozenset(self.known_codes))
 
         def consume(part: list, records: list) -> None:
@@ -164,15 +172,15 @@ class Run:
         from ..schemas.stimuli import Stimulus
         from ..locate import locate_json
 
-        for ln, _ in self._jsonl_lines(src):
-            obj, problems = validate_json_text(ln.text, Stimulus)
+        for number, text, _ in self._jsonl_lines(src):
+            obj, problems = validate_json_text(text, Stimulus)
             for (_, col, code, msg) in problems:
-                self.add(src.display, ln.number, col, code, msg)
+                self.add(src.display, number, col, code, msg)
             if obj is None:
                 continue
             self.stimuli += 1
-            for loc, code, msg in self.stims.add(src.path, src.display, ln.number, obj):
-                self.add(src.display, ln.number, locate_json(ln.text, loc)[1], code, msg)
+            for loc, code, msg in self.stims.add(src.path, src.display, number, obj):
+                self.add(src.display, number, locate_json(text, loc)[1], code, msg)
 
     # --- JSON documents -------------------------------------------------------------------------
     def check_consent(self, src: Source):
@@ -218,13 +226,13 @@ class Run:
         if not src.decodable or src.data is None or not src.data.strip():
             return
         if src.path.suffix == ".jsonl":
-            for ln, _ in self._jsonl_lines(src):
+            for number, text, _ in self._jsonl_lines(src):
                 try:
-                    json.loads(ln.text)
+                    json.loads(text)
                 except json.JSONDecodeError as e:
-                    self.add(src.display, ln.number, e.colno, "BC101", f"invalid JSON: {e.msg}")
+                    self.add(src.display, number, e.colno, "BC101", f"invalid JSON: {e.msg}")
                 except RecursionError:
-                    self.add(src.display, ln.number, 1, "BC101", "invalid JSON: nested too deeply")
+                    self.add(src.display, number, 1, "BC101", "invalid JSON: nested too deeply")
         elif src.path.suffix == ".json":
             try:
                 json.loads(src.text())
@@ -255,9 +263,11 @@ def _examine(items: list[tuple[int, str, bool]], display: str, settings: Setting
     """Every per-line check of curriculum lines ``(number, text, raw line had a control char)``:
     schema, turns, phrasing, placeholders, provenance, lint_ignore, escaped controls, and the
     features the duplicate index needs. Depends on nothing but its arguments."""
+    from ..schemas.curriculum import CurriculumExample
+
     out: list[Record] = []
     for number, text, had_ctrl in items:
-        problems, ex = _example_of(display, number, text)
+        problems, ex = _example_of(display, number, text, CurriculumExample)
         pre = [(col, code, msg, None) for (_, col, code, msg) in problems]
         if ex is None:
             out.append((pre, None, None))
@@ -278,26 +288,31 @@ def _examine(items: list[tuple[int, str, bool]], display: str, settings: Setting
     return out
 
 
-def _example_of(display: str, number: int, text: str) -> tuple[list, Example | None]:
-    """Schema problems of one curriculum line, and its Example (None: no usable messages)."""
-    from ..schemas.curriculum import CurriculumExample
-
-    obj, problems = validate_json_text(text, CurriculumExample)
+def _example_of(display: str, number: int, text: str, model) -> tuple[list, Example | None]:
+    """Schema problems of one curriculum line (``model``: CurriculumExample), and its Example
+    (None: no usable messages)."""
+    obj, problems = validate_json_text(text, model)
     if obj is None:
         return problems, _best_effort_example(display, number, text)
     md = obj.metadata
-    meta = None
+    meta, ignore = None, _NO_CODES
     if md is not None:
-        meta = dict(md.__dict__)
+        meta = md.__dict__  # the model is dropped after this line: no copy needed
         if md.__pydantic_extra__:
-            meta.update(md.__pydantic_extra__)
-    return problems, Example(display, number, text, [(m.role, m.content) for m in obj.messages], meta,
-                             frozenset(md.lint_ignore) if md is not None else frozenset())
+            meta = {**meta, **md.__pydantic_extra__}
+        if md.lint_ignore:
+            ignore = frozenset(md.lint_ignore)
+    return problems, Example(display, number, text, [(m.role, m.content) for m in obj.messages], meta, ignore)
+
+
+_NO_CODES: frozenset[str] = frozenset()
 
 
 def _line_text(text: str) -> str:
     """The duplicate index's text of a curriculum line that :func:`_examine` found usable."""
-    return features_text(_example_of("", 0, text)[1].messages)
+    from ..schemas.curriculum import CurriculumExample
+
+    return features_text(_example_of("", 0, text, CurriculumExample)[1].messages)
 
 
 def _best_effort_example(display: str, line: int, text: str) -> Example | None:

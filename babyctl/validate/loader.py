@@ -31,22 +31,15 @@ def describe_char(ch: str) -> str:
     return f"U+{ord(ch):04X}"
 
 
-@dataclass(slots=True)
-class Line:
-    """One physical line, decoded, without its line ending (``text`` is None if undecodable)."""
-
-    number: int
-    text: str | None
-
-
 @dataclass
 class Source:
-    """A file as read: its raw bytes (None if unreadable) and its lines."""
+    """A file as read: its raw bytes (None if unreadable) and its lines, decoded, without
+    line endings: ``texts[i]`` is line ``i + 1`` (None if undecodable or too long)."""
 
     path: Path
     display: str
     data: bytes | None = None
-    lines: list[Line] = field(default_factory=list)
+    texts: list[str | None] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -56,11 +49,11 @@ class Source:
 
     @property
     def decodable(self) -> bool:
-        return self.data is not None and all(ln.text is not None for ln in self.lines)
+        return self.data is not None and None not in self.texts
 
     def text(self) -> str:
         """The decodable text joined with LF (BOM and CRs removed)."""
-        return "\n".join(ln.text or "" for ln in self.lines)
+        return "\n".join([t or "" for t in self.texts])
 
 
 def check_path(path: Path, display: str, *, missing_code: str = "BC001") -> Finding | None:
@@ -115,7 +108,7 @@ def read_source(path: Path, display: str) -> Source:
         if len(raw) > MAX_LINE_BYTES:
             src.findings.append(finding(display, i, 1, "BC009",
                                         f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit; not parsed"))
-            src.lines.append(Line(i, None))
+            src.texts.append(None)
             continue
         try:
             text = raw.decode("utf-8")
@@ -123,13 +116,13 @@ def read_source(path: Path, display: str) -> Source:
             col = len(raw[: e.start].decode("utf-8", errors="replace")) + 1
             src.findings.append(finding(display, i, col, "BC002",
                                         f"invalid UTF-8 byte 0x{raw[e.start]:02x}; line not checked further"))
-            src.lines.append(Line(i, None))
+            src.texts.append(None)
             continue
         m = CONTROL_RE.search(text)
         if m:
             src.findings.append(finding(display, i, m.start() + 1, "BC006",
                                         f"control character {describe_char(m.group())} in the raw text"))
-        src.lines.append(Line(i, text))
+        src.texts.append(text)
     return src
 
 
@@ -149,7 +142,7 @@ def _read_fast(src: Source, data: bytes) -> bool:
     # a character is at most 4 UTF-8 bytes: no line can be over the byte limit
     if texts and max(map(len, texts)) * 4 > MAX_LINE_BYTES:
         return False
-    src.lines = list(map(Line, range(1, len(texts) + 1), texts))
+    src.texts = texts
     if _may_have_controls(data):
         display, search, out = src.display, CONTROL_RE.search, src.findings
         for i, line in enumerate(texts, 1):
