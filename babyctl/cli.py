@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 findings, 2 usage or environment error.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -77,13 +78,13 @@ def validate_cmd(
     if fmt not in REPORTERS:
         raise fail(UsageError(f"unknown --format {fmt!r} (choose from: {', '.join(REPORTERS)})"))
     if paths:
-        outcome = run_paths(paths, params)
+        outcome = run_paths(paths, params, retain=_RETAINED)
     else:
         params_path = params or Path("params.yaml")
         if not params_path.is_file():
             raise fail(UsageError("params file not found (run from the experiment's root or pass --params)",
                                   path=params_path))
-        outcome = run_experiment(params_path.parent, params_path)
+        outcome = run_experiment(params_path.parent, params_path, retain=_RETAINED)
     REPORTERS[fmt](outcome, sys.stdout, sys.stderr)
     if report is not None:
         write_report(outcome, report)
@@ -313,9 +314,28 @@ def card_cmd(
 
 
 
+#: set by :func:`main` (a process of its own): commands may put large working state here
+#: instead of freeing it, and the process then exits without freeing it either
+_RETAINED: list | None = None
+
+
 def main() -> None:
+    global _RETAINED
+    _RETAINED = []
     try:
         app()
+    except SystemExit as done:
+        if _RETAINED:  # leave at once: the OS reclaims the memory faster than freeing it
+            code = done.code
+            if isinstance(code, str):
+                print(code, file=sys.stderr)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):  # a closed pipe (e.g. `| head`): nothing more to say
+                    pass
+            os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+        raise
     except BabyctlError as err:  # library errors escaping a command
         typer.echo(f"babyctl: error: {err}", err=True)
         sys.exit(err.exit_code)

@@ -161,8 +161,11 @@ def test_bad_inputs_never_crash_and_are_never_modified(tmp_path):
 
 
 _IMPORT_PROBE = """
-import sys
+import os, sys
 sys.argv = ["babyctl"] + sys.argv[1:]
+def _exit(code):  # main() leaves with os._exit after validate; come back here instead
+    raise SystemExit(code)
+os._exit = _exit
 from babyctl.cli import main
 try:
     main()
