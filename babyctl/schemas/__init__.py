@@ -3,22 +3,43 @@
 ``schemas/*.schema.json`` at the repository root are exported from these by
 ``babyctl schema export`` (see :mod:`babyctl.schemas.export`).
 """
-from .consent import Condition, ConsentRecord, Decision
-from .curriculum import PROVENANCE_FIELDS, CurriculumExample, ExampleMetadata, Message
-from .params import Params, Substrate
-from .provenance import AdapterProvenance, Provenance
-from .review import ReviewRecord
-from .stimuli import Stimulus
+from __future__ import annotations
 
-#: schema name -> model; ``schemas/<name>.schema.json`` is exported for each
-MODELS = {
-    "curriculum-example": CurriculumExample,
-    "consent-record": ConsentRecord,
-    "stimulus": Stimulus,
-    "params": Params,
-    "adapter-provenance": AdapterProvenance,
-    "review-record": ReviewRecord,
+import importlib
+
+#: public name -> the submodule defining it; submodules are imported on first use (validating a
+#: curriculum file needs no consent, params or provenance models built)
+_WHERE = {
+    "Condition": "consent", "ConsentRecord": "consent", "Decision": "consent",
+    "PROVENANCE_FIELDS": "curriculum", "CurriculumExample": "curriculum", "ExampleMetadata": "curriculum",
+    "Message": "curriculum",
+    "Params": "params", "Substrate": "params",
+    "AdapterProvenance": "provenance", "Provenance": "provenance",
+    "ReviewRecord": "review",
+    "Stimulus": "stimuli",
 }
+
+
+def __getattr__(name: str):
+    if name == "MODELS":
+        #: schema name -> model; ``schemas/<name>.schema.json`` is exported for each
+        models = {
+            "curriculum-example": __getattr__("CurriculumExample"),
+            "consent-record": __getattr__("ConsentRecord"),
+            "stimulus": __getattr__("Stimulus"),
+            "params": __getattr__("Params"),
+            "adapter-provenance": __getattr__("AdapterProvenance"),
+            "review-record": __getattr__("ReviewRecord"),
+        }
+        globals()["MODELS"] = models
+        return models
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{where}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "MODELS",
