@@ -80,12 +80,38 @@ def findings(path: Path) -> list[tuple]:
     return [(f.path, f.line, f.col, f.code, f.severity, f.message) for f in outcome.findings] + [outcome.examples]
 
 
+def set_mode(monkeypatch, mode: str, chunk_bytes: int = 4000, chunk_lines: int = 37) -> None:
+    """How validate reads a curriculum file: "one" (whole, one process), "bytes" (byte chunks
+    decoded where examined, two processes) or "lines" (read whole, line chunks, two processes)."""
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 1 if mode == "bytes" else 10**12)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2 if mode == "lines" else 10**9)
+    monkeypatch.setattr(engine, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(engine, "CHUNK_LINES", chunk_lines)
+
+
+#: raw lines no JSON encoder writes: invalid UTF-8, raw control bytes, whitespace-only, a C1 control
+_RAW_BAD = [b"\xff\xfe{}", b'{"messages": [{"role": "user", "content": "a\x01b"}]}', b"   \t ",
+            '{"messages": [{"role": "user", "content": "q\u0085"}, {"role": "assistant", "content": "a"}]}'.encode()]
+
+
+def mixed_file(path: Path, n: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    lines = [ln.encode() for ln in mixed_lines(n, seed=seed)]
+    for bad in _RAW_BAD:
+        for _ in range(3):
+            lines.insert(rng.randrange(len(lines)), bad)
+    data = b"\n".join(lines) + b"\n"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
 def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
     path = tmp_path / "curriculum" / "mixed.jsonl"
-    path.parent.mkdir()
-    path.write_text("\n".join(mixed_lines(1200)) + "\n", encoding="utf-8")
+    mixed_file(path, 1200, seed=3)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
+    set_mode(monkeypatch, "one")
     one = findings(Path("curriculum/mixed.jsonl"))
     forks = []
     real_fork = parallel.os.fork
@@ -96,17 +122,17 @@ def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
             forks.append(pid)
         return pid
 
-    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
-    monkeypatch.setattr(parallel, "_cores", lambda: 2)
-    monkeypatch.setattr(engine.os, "fork", counting_fork)
-    two = findings(Path("curriculum/mixed.jsonl"))
-    assert forks, "the two-process path did not run"
-    assert two == one
+    monkeypatch.setattr(parallel.os, "fork", counting_fork)
+    for mode in ("bytes", "lines"):
+        set_mode(monkeypatch, mode)
+        forks.clear()
+        assert findings(Path("curriculum/mixed.jsonl")) == one, mode
+        assert forks, f"the two-process path did not run ({mode})"
     codes = {f[3] for f in one[:-1]}
-    assert {"BC101", "BC102", "BC201", "BC301", "BC401", "BC402", "BC403", "BC006", "BC008", "BC104",
+    assert {"BC002", "BC006", "BC008", "BC101", "BC102", "BC201", "BC301", "BC401", "BC402", "BC403", "BC104",
             "BC103"} <= codes
     # duplicates found across the halves: a line in the second half refers to one in the first
-    half = len(path.read_text().splitlines()) // 2
+    half = len(path.read_bytes().splitlines()) // 2
     crossing = [f for f in one[:-1] if f[3] in ("BC401", "BC402") and f[1] > half
                 and int(f[5].rsplit(":", 1)[1]) <= half]
     assert crossing
@@ -114,15 +140,32 @@ def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
 
 def test_a_failed_worker_is_redone_in_the_parent(tmp_path, monkeypatch):
     path = tmp_path / "curriculum" / "mixed.jsonl"
-    path.parent.mkdir()
-    path.write_text("\n".join(mixed_lines(300, seed=9)) + "\n", encoding="utf-8")
+    mixed_file(path, 300, seed=9)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
+    set_mode(monkeypatch, "one")
     one = findings(Path("curriculum/mixed.jsonl"))
-    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
-    monkeypatch.setattr(parallel, "_cores", lambda: 2)
     monkeypatch.setattr(pickle, "dumps", lambda *a, **k: b"not a pickle")  # the child's output is garbage
-    assert findings(Path("curriculum/mixed.jsonl")) == one
+    for mode in ("bytes", "lines"):
+        set_mode(monkeypatch, mode)
+        assert findings(Path("curriculum/mixed.jsonl")) == one, mode
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"", b"a", b"\xc3\xa9", b"x" * 7, b"\n", b"\n\n"]), max_size=30).map(b"".join),
+       st.integers(1, 12))
+def test_byte_chunks_cover_whole_lines(data, size):
+    from babyctl.validate.jsonl import LineTexts, byte_chunks
+
+    chunks = byte_chunks(data, size)
+    assert b"".join(data[c.start:c.end] for c in chunks) == data
+    assert all(data[c.end - 1:c.end] == b"\n" for c in chunks[:-1])  # cut after a line feed
+    texts = data.decode().split("\n")
+    if texts[-1] == "":
+        texts.pop()
+    assert sum(c.lines for c in chunks) == len(texts)
+    assert [c.first for c in chunks] == [1 + sum(c.lines for c in chunks[:i]) for i in range(len(chunks))]
+    lazy = LineTexts(data=data, chunks=chunks)
+    assert [lazy[n] for n in range(len(texts), 0, -1)] == texts[::-1]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -133,12 +176,12 @@ def test_whole_file_read_equals_line_by_line(tmp_path, data):
     path = tmp_path / "f.jsonl"
     path.write_bytes(data)
     fast = loader.read_source(path, "f.jsonl")
-    real = loader._read_fast
+    real = loader._decode_fast
     try:
-        loader._read_fast = lambda src, data: False
+        loader._decode_fast = lambda data, display, first: None
         slow = loader.read_source(path, "f.jsonl")
     finally:
-        loader._read_fast = real
+        loader._decode_fast = real
     assert fast.texts == slow.texts
     assert fast.findings == slow.findings
 
@@ -237,25 +280,24 @@ def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monke
     """Chunks come from a shared queue; the parent consumes them in order whoever made them. A
     chunk of bad output means the parent does that chunk; a child that dies means the parent
     does every chunk it did not get."""
+    from babyctl.validate import jsonl
+
     path = tmp_path / "curriculum" / "mixed.jsonl"
-    path.parent.mkdir()
-    lines = mixed_lines(900, seed=5)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    chunks = -(-len(lines) // 37)
+    data = mixed_file(path, 900, seed=5)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
+    set_mode(monkeypatch, "one")
     one = findings(Path("curriculum/mixed.jsonl"))
-    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
-    monkeypatch.setattr(parallel, "_cores", lambda: 2)
-    monkeypatch.setattr(parallel, "CHUNK_LINES", 37)
+    set_mode(monkeypatch, "bytes")
+    chunks = len(jsonl.byte_chunks(data, engine.CHUNK_BYTES))
+    assert chunks > 10
     examined = []
-    real_examine = engine._examine
+    real_examine = jsonl.examine
 
     def counting_examine(items, *args):
         examined.append(len(items))  # in the parent only: the child's list is its own copy
         return real_examine(items, *args)
 
-    monkeypatch.setattr(engine, "_examine", counting_examine)
+    monkeypatch.setattr(jsonl, "examine", counting_examine)
     # both processes take chunks (who takes which is a race): same findings
     assert findings(Path("curriculum/mixed.jsonl")) == one
     assert len(examined) < chunks
@@ -272,7 +314,7 @@ def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monke
 
     monkeypatch.setattr(pickle, "dumps", dumps_bad_third)
     assert findings(Path("curriculum/mixed.jsonl")) == one
-    assert examined == [37]  # the parent redid that chunk only
+    assert len(examined) == 1  # the parent redid that chunk only
 
     def dumps_dies_at_third(obj, *a, **k):  # the child dies while holding its 3rd chunk
         calls.append(1)
@@ -336,7 +378,7 @@ def test_turns_clean_only_when_check_turns_finds_nothing(turns):
     assert turns_clean(turns) == (check_turns(ex) == [])  # second time: from the cache
 
 
-def _reference_near(self, path, line, ex, n, sketch, sig=None):
+def _reference_near(self, path, line, n, sketch, sig=None):
     """DuplicateIndex._near as it was: search the buckets, then add to them (lists only), no
     signature pre-check, each example's text kept."""
     from difflib import SequenceMatcher
@@ -344,7 +386,7 @@ def _reference_near(self, path, line, ex, n, sketch, sig=None):
     from babyctl.validate.example import Hit
     from babyctl.validate.rules import duplicates as d
 
-    text = d.features_text(ex.messages)
+    text = d.features_text(self._kept[(path, line)].messages)
     mine = frozenset(sketch)
     need = min(d.MIN_SHARED, len(sketch))
     cands = set()
@@ -418,23 +460,20 @@ def test_duplicate_index_one_pass_buckets_equal_search_then_add(seed, max_bucket
 def test_no_memfd_or_no_fork_gives_the_same_findings(tmp_path, monkeypatch):
     """Without memfd the child writes to an unlinked temporary file; without fork, one process."""
     path = tmp_path / "curriculum" / "mixed.jsonl"
-    path.parent.mkdir()
-    path.write_text("\n".join(mixed_lines(300, seed=11)) + "\n", encoding="utf-8")
+    mixed_file(path, 300, seed=11)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 10**9)
+    set_mode(monkeypatch, "one")
     one = findings(Path("curriculum/mixed.jsonl"))
-    monkeypatch.setattr(engine, "PARALLEL_MIN_LINES", 2)
-    monkeypatch.setattr(parallel, "_cores", lambda: 2)
-    monkeypatch.setattr(parallel, "CHUNK_LINES", 50)
+    set_mode(monkeypatch, "bytes")
 
     def no_memfd(*a):
         raise OSError("no memfd here")
 
-    monkeypatch.setattr(engine.os, "memfd_create", no_memfd, raising=False)
+    monkeypatch.setattr(parallel.os, "memfd_create", no_memfd, raising=False)
     assert findings(Path("curriculum/mixed.jsonl")) == one
 
     def no_fork():
         raise OSError("no fork here")
 
-    monkeypatch.setattr(engine.os, "fork", no_fork)
+    monkeypatch.setattr(parallel.os, "fork", no_fork)
     assert findings(Path("curriculum/mixed.jsonl")) == one

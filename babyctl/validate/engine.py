@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
 
-from . import kinds, parallel
-from .example import Example, Hit, col_of
+from . import jsonl, kinds, parallel
+from .example import col_of
 from .finding import RULES, Finding
-from .loader import CONTROL_RE, Source, check_path, describe_char, finding, read_source
-from .rules.chat import check_turns, turns_clean
-from .rules.duplicates import DuplicateIndex, features_text
-from .rules.duplicates import features as dup_features
-from .rules.phrases import check_phrases, check_placeholders
-from .rules.provenance import check_lint_ignore, check_provenance
+from .loader import BOM, Source, check_path, finding, read_source
+from .rules.duplicates import DuplicateIndex
 from .rules.schema import validate_json_text
 from .rules.stimuli import StimulusIndex
 from .settings import Settings
@@ -62,7 +57,8 @@ class Run:
         self.files: dict[str, Path] = {}
         self.examples = 0
         self.stimuli = 0
-        self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold, text_of=_line_text)
+        self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold, text_of=self._duplicate_text)
+        self.lines: dict[str, jsonl.LineTexts] = {}  # curriculum display path -> its lines
         self.stims = StimulusIndex()
         self.consents: dict[Path, tuple[str, object]] = {}  # resolved path -> (display, record or None)
         self.consent_src: dict[Path, Source] = {}
@@ -90,12 +86,18 @@ class Run:
             return
         self.seen.add(key)
         display = display_path(path)
+        kind = kind or kinds.by_place(path, self.dirs)
+        if kind == kinds.CURRICULUM and path.suffix in kinds.expected_suffix(kind):
+            data = _plain_big_file(path)
+            if data is not None:
+                self.files[display] = path
+                self.check_curriculum_bytes(display, data)
+                return
         src = read_source(path, display)
         self.findings.extend(src.findings)
         if not src.ok:
             return
         self.files[display] = path
-        kind = kind or kinds.by_place(path, self.dirs)
         if kind is None or path.suffix not in kinds.expected_suffix(kind):
             first = next((t for t in src.texts if t and not t.isspace()), None)
             if path.suffix == ".json" and src.decodable:
@@ -126,32 +128,41 @@ class Run:
 
     # --- JSONL ----------------------------------------------------------------------------------
     def _jsonl_lines(self, src: Source) -> list[tuple[int, str, bool]]:
-        """``(number, text, the raw line had a control character)`` of each decoded line that is
-        not blank (blank ones are reported here)."""
-        texts = src.texts
-        raw_ctrl = {f.line for f in src.findings if f.code == "BC006"}
-        if not raw_ctrl and None not in texts and "" not in texts and not any(map(str.isspace, texts)):
-            return list(zip(range(1, len(texts) + 1), texts, repeat(False)))  # the usual case, C-level
-        out = []
-        for number, text in enumerate(texts, 1):
-            if text is None:
-                continue
-            if not text or text.isspace():
-                self.add(src.display, number, 1, "BC008", "blank line")
-                continue
-            out.append((number, text, number in raw_ctrl))
-        return out
+        """:func:`~babyctl.validate.jsonl.jsonl_items` of a file read whole; blank lines reported."""
+        items, blank = jsonl.jsonl_items(src.texts, 1, src.findings)
+        for number in blank:
+            self.add(src.display, number, 1, "BC008", "blank line")
+        return items
 
     def check_curriculum(self, src: Source) -> None:
-        display, dups, add = src.display, self.dups, self.add
+        """A curriculum file read whole (small, or CRLF/BOM): its lines in chunks."""
         items = self._jsonl_lines(src)
-        args = (display, self.settings, frozenset(self.known_codes))
+        self.lines[src.display] = jsonl.LineTexts(src.texts)
+        args = (src.display, self.settings, frozenset(self.known_codes))
+        size = max(CHUNK_LINES, -(-len(items) // 4000)) if len(items) >= PARALLEL_MIN_LINES else max(len(items), 1)
+        chunks = [items[i:i + size] for i in range(0, len(items), size)]
+        parallel.run_in_order(chunks, lambda part: jsonl.examine_items(part, *args),
+                              self._consumer(src.display), _valid_result)
 
-        def consume(part: list, records: list) -> None:
-            # in line order: the per-line findings, then duplicates (the one rule with state
-            # across lines); parts arrive in file order
+    def check_curriculum_bytes(self, display: str, data: bytes) -> None:
+        """A big curriculum file (LF endings, no BOM): byte chunks, each decoded where examined."""
+        chunks = jsonl.byte_chunks(data, max(CHUNK_BYTES, -(-len(data) // 4000)))
+        self.lines[display] = jsonl.LineTexts(data=data, chunks=chunks)
+        args = (display, self.settings, frozenset(self.known_codes))
+        parallel.run_in_order(chunks, lambda chunk: jsonl.examine_bytes(data, chunk, *args),
+                              self._consumer(display), _valid_result)
+
+    def _consumer(self, display: str):
+        """What takes each chunk's result, in file order: the per-line findings, then the
+        duplicate index (the one rule with state across lines)."""
+        dups, add, lines = self.dups, self.add, self.lines[display]
+
+        def consume(chunk, result) -> None:
+            _, extra, records = result
+            for number, col, code, msg in extra:
+                add(display, number, col, code, msg)
             examples = 0
-            for (number, text, _), (pre, ignore, feat) in zip(part, records):
+            for number, pre, ignore, feat in records:
                 for col, code, msg, sev in pre:
                     add(display, number, col, code, msg, sev)
                 if feat is None:
@@ -159,14 +170,14 @@ class Run:
                 examples += 1
                 if ignore:
                     self.ignores[(display, number)] = ignore
-                for h in dups.add_features(display, number, feat, text):
-                    add(display, number, col_of(text, h.loc, h.needle), h.code, h.message, h.severity)
+                for h in dups.add_features(display, number, feat):
+                    add(display, number, col_of(lines[number], h.loc, h.needle), h.code, h.message, h.severity)
             self.examples += examples
 
-        if len(items) >= PARALLEL_MIN_LINES:
-            parallel.run_in_order(items, lambda part: _examine(part, *args), consume)
-        else:
-            consume(items, _examine(items, *args))
+        return consume
+
+    def _duplicate_text(self, display: str, number: int) -> str:
+        return jsonl.duplicate_text(self.lines[display][number])
 
     def check_stimuli(self, src: Source) -> None:
         from ..schemas.stimuli import Stimulus
@@ -249,99 +260,34 @@ class Run:
         return Outcome(self.settings.resolve(found), self.files, self.examples, self.stimuli)
 
 
-#: a curriculum file with at least this many lines is examined in two processes (fork), when
-#: the machine has two cores for us; smaller files are not worth the fork
+#: a curriculum file of at least this many bytes (LF endings, no BOM) is read in byte chunks
+#: that both processes decode and examine (fork), when the machine has two cores for us
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+#: bytes per chunk of such a file (about a thousand lines of a typical curriculum)
+CHUNK_BYTES = 1024 * 1024
+#: a curriculum file read the ordinary way (CRLF, BOM) is shared out in chunks of this many
+#: lines when it has at least PARALLEL_MIN_LINES of them
 PARALLEL_MIN_LINES = 20_000
-
-#: one line's result from :func:`_examine`: findings as (col, code, message, severity or None),
-#: its lint_ignore codes, and its duplicate-index features (None: no usable example)
-Record = tuple
+CHUNK_LINES = 1024
 
 
-def _examine(items: list[tuple[int, str, bool]], display: str, settings: Settings,
-             known_codes: frozenset[str]) -> list[Record]:
-    """Every per-line check of curriculum lines ``(number, text, raw line had a control char)``:
-    schema, turns, phrasing, placeholders, provenance, lint_ignore, escaped controls, and the
-    features the duplicate index needs. Depends on nothing but its arguments."""
-    from ..schemas.curriculum import CurriculumExample
-
-    out: list[Record] = []
-    for number, text, had_ctrl in items:
-        problems, ex = _example_of(display, number, text, CurriculumExample)
-        pre = [(col, code, msg, None) for (_, col, code, msg) in problems]
-        if ex is None:
-            out.append((pre, None, None))
-            continue
-        hits = [] if turns_clean(ex.messages) else check_turns(ex)
-        hits += check_phrases(ex, settings)
-        hits += check_placeholders(ex)
-        hits += check_provenance(ex)
-        if ex.ignore:
-            hits += check_lint_ignore(ex, known_codes)
-        # a decoded string holds a control character only if the raw line does (had_ctrl,
-        # reported there) or it came from a JSON \u, \b or \f escape
-        if not had_ctrl and "\\" in text and ("\\u" in text or "\\b" in text or "\\f" in text):
-            hits += _escaped_controls(ex)
-        for h in hits:
-            pre.append((ex.col(h.loc, h.needle), h.code, h.message, h.severity))
-        out.append((pre, ex.ignore, dup_features(ex)))
-    return out
-
-
-def _example_of(display: str, number: int, text: str, model) -> tuple[list, Example | None]:
-    """Schema problems of one curriculum line (``model``: CurriculumExample), and its Example
-    (None: no usable messages)."""
-    obj, problems = validate_json_text(text, model)
-    if obj is None:
-        return problems, _best_effort_example(display, number, text)
-    md = obj.metadata
-    meta, ignore = None, _NO_CODES
-    if md is not None:
-        meta = md.__dict__  # the model is dropped after this line: no copy needed
-        if md.__pydantic_extra__:
-            meta = {**meta, **md.__pydantic_extra__}
-        if md.lint_ignore:
-            ignore = frozenset(md.lint_ignore)
-    return problems, Example(display, number, text, [(m.role, m.content) for m in obj.messages], meta, ignore)
-
-
-_NO_CODES: frozenset[str] = frozenset()
-
-
-def _line_text(text: str) -> str:
-    """The duplicate index's text of a curriculum line that :func:`_examine` found usable."""
-    from ..schemas.curriculum import CurriculumExample
-
-    return features_text(_example_of("", 0, text, CurriculumExample)[1].messages)
-
-
-def _best_effort_example(display: str, line: int, text: str) -> Example | None:
-    """An Example from a schema-invalid line when its messages are still usable, else None."""
+def _plain_big_file(path: Path) -> bytes | None:
+    """The bytes of a regular file of at least PARALLEL_MIN_BYTES with LF endings, no BOM and
+    something other than whitespace; None for anything else (read the ordinary way then)."""
     try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
-        return None
-    msgs = []
-    for m in obj["messages"]:
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+        if check_path(path, "") is not None or os.stat(path).st_size < PARALLEL_MIN_BYTES:
             return None
-        msgs.append((m["role"], m["content"]))
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else None
-    ignore = meta.get("lint_ignore") if meta else None
-    ignore = frozenset(c for c in ignore if isinstance(c, str)) if isinstance(ignore, list) else frozenset()
-    return Example(display, line, text, msgs, meta, ignore)
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if data.startswith(BOM) or b"\r" in data or data.isspace():
+        return None
+    return data
 
 
-def _escaped_controls(ex: Example) -> list[Hit]:
-    hits = []
-    for i, (_, content) in enumerate(ex.messages):
-        m = CONTROL_RE.search(content)
-        if m:
-            hits.append(Hit("BC006", ("messages", i, "content"),
-                            f"control character {describe_char(m.group())} in messages[{i}].content"))
-    return hits
+def _valid_result(chunk, result) -> bool:
+    """A chunk's :data:`~babyctl.validate.jsonl.Result` covers exactly the chunk's lines."""
+    return isinstance(result, tuple) and len(result) == 3 and result[0] == len(chunk) and isinstance(result[2], list)
 
 
 __all__ = ["Outcome", "Run", "check_path", "display_path"]

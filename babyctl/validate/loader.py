@@ -97,60 +97,73 @@ def read_source(path: Path, display: str) -> Source:
     if not data or data.isspace():  # == not data.strip(), without copying a large file
         src.findings.append(finding(display, 1, 1, "BC007", "empty file" if not data else "file has only whitespace"))
     _check_line_endings(src, data)
-    if _read_fast(src, data):
-        return src
+    src.texts, found = decode_lines(data, display)
+    src.findings += found
+    return src
+
+
+def decode_lines(data: bytes, display: str, first: int = 1) -> tuple[list[str | None], list[Finding]]:
+    """``data`` (a whole file without its BOM, or whole lines of one) split into decoded lines
+    without line endings, numbered from ``first``, and the per-line findings: BC002 (invalid
+    UTF-8), BC006 (control character), BC009 (line too long). An undecodable or too long line
+    is None."""
+    fast = _decode_fast(data, display, first)
+    if fast is not None:
+        return fast
+    texts: list[str | None] = []
+    found: list[Finding] = []
     raw_lines = data.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
-    for i, raw in enumerate(raw_lines, 1):
+    for i, raw in enumerate(raw_lines, first):
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         if len(raw) > MAX_LINE_BYTES:
-            src.findings.append(finding(display, i, 1, "BC009",
-                                        f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit; not parsed"))
-            src.texts.append(None)
+            found.append(finding(display, i, 1, "BC009",
+                                 f"line is {len(raw):,} bytes, over the {MAX_LINE_BYTES:,}-byte limit; not parsed"))
+            texts.append(None)
             continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             col = len(raw[: e.start].decode("utf-8", errors="replace")) + 1
-            src.findings.append(finding(display, i, col, "BC002",
-                                        f"invalid UTF-8 byte 0x{raw[e.start]:02x}; line not checked further"))
-            src.texts.append(None)
+            found.append(finding(display, i, col, "BC002",
+                                 f"invalid UTF-8 byte 0x{raw[e.start]:02x}; line not checked further"))
+            texts.append(None)
             continue
         m = CONTROL_RE.search(text)
         if m:
-            src.findings.append(finding(display, i, m.start() + 1, "BC006",
-                                        f"control character {describe_char(m.group())} in the raw text"))
-        src.texts.append(text)
-    return src
+            found.append(finding(display, i, m.start() + 1, "BC006",
+                                 f"control character {describe_char(m.group())} in the raw text"))
+        texts.append(text)
+    return texts, found
 
 
-def _read_fast(src: Source, data: bytes) -> bool:
-    """The common case in one pass per file: LF endings, valid UTF-8, no line near the size
-    limit. Decodes and searches the whole file at once (C-level), then splits; the result
-    is exactly what the line-by-line path gives. Returns False (nothing done) otherwise."""
+def _decode_fast(data: bytes, display: str, first: int) -> tuple[list[str], list[Finding]] | None:
+    """The common case of :func:`decode_lines` in one pass: LF endings, valid UTF-8, no line near
+    the size limit. Decodes and searches all of ``data`` at once (C-level), then splits; the
+    result is exactly what the line-by-line path gives. None (nothing done) otherwise."""
     if b"\r" in data:
-        return False
+        return None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return False
+        return None
     texts = text.split("\n")
     if texts[-1] == "":
         texts.pop()
     # a character is at most 4 UTF-8 bytes: no line can be over the byte limit
     if texts and max(map(len, texts)) * 4 > MAX_LINE_BYTES:
-        return False
-    src.texts = texts
+        return None
+    found: list[Finding] = []
     if _may_have_controls(data):
-        display, search, out = src.display, CONTROL_RE.search, src.findings
-        for i, line in enumerate(texts, 1):
+        search = CONTROL_RE.search
+        for i, line in enumerate(texts, first):
             m = search(line)
             if m:
-                out.append(finding(display, i, m.start() + 1, "BC006",
-                                   f"control character {describe_char(m.group())} in the raw text"))
-    return True
+                found.append(finding(display, i, m.start() + 1, "BC006",
+                                     f"control character {describe_char(m.group())} in the raw text"))
+    return texts, found
 
 
 #: every byte value except the ASCII controls of CONTROL_RE (deleted by translate: what is

@@ -1,7 +1,7 @@
-"""Examine a long list in two processes, consuming the results in order.
+"""Do a list of chunks of work in two processes, consuming the results in order.
 
-``babyctl validate`` uses this for curriculum files of many lines: the per-line work (schema,
-chat order, phrases, duplicate features) is independent per line, so the list is cut into
+``babyctl validate`` uses this for curriculum files of many lines: the per-line work (decoding,
+schema, chat order, phrases, duplicate features) is independent per line, so the file is cut into
 chunks that a forked child and the parent take from one shared queue, while the parent alone
 feeds the results, in file order, to the one stateful rule (the duplicate index). Neither
 process gets a fixed share: whichever is free takes the next chunk, so the split follows
@@ -14,15 +14,12 @@ import os
 import select
 from typing import Callable
 
-#: lines per chunk: small enough that the last chunk (the only work left to one process) is
-#: short, large enough that queue and pickle overheads stay small
-CHUNK_LINES = 1024
-
 #: False: the parent takes no chunk from the queue (it only consumes); the child does all the
 #: work unless it fails. For tests, which must not depend on which process wins a race.
 PARENT_TAKES_CHUNKS = True
 
 _TOKEN = 4  # bytes per chunk number on the queue pipe
+_MAX_CHUNKS = 8000  # 32 KB of queue: written whole before the fork, within any pipe's buffer
 _REPORT = 16  # bytes per "chunk k done: n bytes" report from the child
 
 
@@ -33,9 +30,10 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_in_order(items: list, work: Callable[[list], list], consume: Callable[[list, list], None]) -> None:
-    """``consume(chunk, work(chunk))`` for consecutive chunks of ``items``, in order, with the
-    work shared by the parent and a forked child.
+def run_in_order(chunks: list, work: Callable[[object], object], consume: Callable[[object, object], None],
+                 valid: Callable[[object, object], bool] | None = None) -> None:
+    """``consume(chunk, work(chunk))`` for each of ``chunks``, in order, with the work shared
+    by the parent and a forked child.
 
     The chunk numbers are written to a pipe before the fork; each process reads one number
     (an atomic 4-byte read) to take that chunk. The child writes each result (a pickle) to an
@@ -43,10 +41,10 @@ def run_in_order(items: list, work: Callable[[list], list], consume: Callable[[l
     pipe. The parent consumes whatever is next in order as soon as it is there (its own result
     or the child's), and works on a chunk of its own only when nothing is ready. The child
     shares the parent's str-hash salt (fork), so its exact-duplicate keys match the parent's.
-    Any failure of the child (no fork, a crash, bad output) means the parent does the chunks it
-    did not get."""
-    size = max(CHUNK_LINES, -(-len(items) // 8000))  # at most 8000 chunks: 32 KB of queue
-    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    Any failure of the child (no fork, a crash, output that does not unpickle or that ``valid``
+    rejects) means the parent does the chunks it did not get. At most 8,000 chunks."""
+    if len(chunks) > _MAX_CHUNKS:
+        raise ValueError(f"{len(chunks)} chunks: at most {_MAX_CHUNKS}")
     if len(chunks) < 2 or not hasattr(os, "fork") or _cores() < 2:
         for chunk in chunks:
             consume(chunk, work(chunk))
@@ -76,7 +74,7 @@ def run_in_order(items: list, work: Callable[[list], list], consume: Callable[[l
         _child(chunks, work, queue_r, buf, report_w)  # never returns
     os.close(report_w)
     try:
-        _parent(chunks, work, consume, queue_r, buf, report_r)
+        _parent(chunks, work, consume, valid or _same_length, queue_r, buf, report_r)
     finally:
         for fd in (queue_r, report_r, buf):
             os.close(fd)  # a child still writing gets EPIPE and exits
@@ -104,10 +102,15 @@ def _child(chunks: list, work: Callable, queue_r: int, buf: int, report_w: int) 
         os._exit(code)
 
 
-def _parent(chunks: list, work: Callable, consume: Callable, queue_r: int, buf: int, report_r: int) -> None:
+def _same_length(chunk, result) -> bool:
+    return isinstance(result, list) and len(result) == len(chunk)
+
+
+def _parent(chunks: list, work: Callable, consume: Callable, valid: Callable, queue_r: int, buf: int,
+            report_r: int) -> None:
     import pickle
 
-    mine: dict[int, list] = {}  # chunk -> records the parent made
+    mine: dict[int, object] = {}  # chunk -> result the parent made
     theirs: dict[int, tuple[int, int]] = {}  # chunk -> (offset, size) of the child's pickle in buf
     offset = 0
     pending = b""
@@ -134,25 +137,25 @@ def _parent(chunks: list, work: Callable, consume: Callable, queue_r: int, buf: 
                 offset += n
             block = False
 
-    def child_records(k: int) -> list | None:
+    def child_result(k: int):
         at, n = theirs.pop(k)
         data = os.pread(buf, n, at)
         try:
-            records = pickle.loads(data) if len(data) == n else None
+            result = pickle.loads(data) if len(data) == n else None
         except Exception:
             return None
-        return records if isinstance(records, list) and len(records) == len(chunks[k]) else None
+        return result if result is not None and valid(chunks[k], result) else None
 
     queue_open = PARENT_TAKES_CHUNKS
     while nxt < len(chunks):
         reports(block=False)
-        records = mine.pop(nxt, None)
-        if records is None and nxt in theirs:
-            records = child_records(nxt)
-            if records is None:  # bad output: do it here
-                records = work(chunks[nxt])
-        if records is not None:
-            consume(chunks[nxt], records)
+        result = mine.pop(nxt, None)
+        if result is None and nxt in theirs:
+            result = child_result(nxt)
+            if result is None:  # bad output: do it here
+                result = work(chunks[nxt])
+        if result is not None:
+            consume(chunks[nxt], result)
             nxt += 1
             continue
         if queue_open:  # nothing to consume yet: take a chunk from the queue

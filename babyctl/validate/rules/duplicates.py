@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from typing import Any, Callable
+from typing import Callable
 
 from ..example import Example, Hit
 
@@ -37,25 +37,32 @@ SIG_BITS = 512
 class DuplicateIndex:
     """Feed examples in order with :meth:`add`; each returns hits against earlier examples.
 
-    The index keeps no example's text: :meth:`add_features` takes a ``ref`` to each example
-    (:meth:`add`: the Example; ``babyctl validate``: its raw line) and ``text_of(ref)`` rebuilds
-    the case-folded text for the few pairs that reach the word-similarity check."""
+    The index keeps no example's text: ``text_of(path, line)`` gives an earlier example's
+    :func:`features_text` back for the few pairs that reach the word-similarity check
+    (``babyctl validate`` re-reads the line; without ``text_of``, :meth:`add` keeps its Examples)."""
 
     threshold: float = 0.9
-    text_of: Callable[[Any], str] = field(default=lambda ex: features_text(ex.messages))
+    text_of: Callable[[str, int], str] | None = None
     _exact: dict[int, tuple[str, int]] = field(default_factory=dict)
     _ids: dict[str, tuple[str, int]] = field(default_factory=dict)
     _buckets: dict[int, int | list[int]] = field(default_factory=dict)  # one example: its index
-    _docs: list[tuple[str, int, Any, int, list[int]]] = field(default_factory=list)  # path, line, ref, words, sketch
+    _docs: list[tuple[str, int, int, list[int]]] = field(default_factory=list)  # path, line, words, sketch
     _sigs: list[int] = field(default_factory=list)  # per doc: its sketch signature (see SIG_BITS)
+    _kept: dict[tuple[str, int], Example] = field(default_factory=dict)  # add() without text_of
 
     def add(self, ex: Example) -> list[Hit]:
-        return self.add_features(ex.path, ex.line, features(ex), ex)
+        if self.text_of is None:
+            self._kept[(ex.path, ex.line)] = ex
+        return self.add_features(ex.path, ex.line, features(ex))
 
-    def add_features(self, path: str, line: int, feat: "Features", ref: Any) -> list[Hit]:
+    def _text(self, path: str, line: int) -> str:
+        if self.text_of is not None:
+            return self.text_of(path, line)
+        return features_text(self._kept[(path, line)].messages)
+
+    def add_features(self, path: str, line: int, feat: "Features") -> list[Hit]:
         """:meth:`add` for an example whose :func:`features` were computed already (maybe in
-        another process: nothing in them depends on the index); ``text_of(ref)`` must give
-        the example's :func:`features_text`."""
+        another process: nothing in them depends on the index)."""
         hits: list[Hit] = []
         ex_id, key, n, sketch, sig = feat
         if ex_id is not None:
@@ -70,12 +77,12 @@ class DuplicateIndex:
             return hits
         self._exact[key] = (path, line)
         if sketch is not None:
-            near = self._near(path, line, ref, n, sketch, sig)
+            near = self._near(path, line, n, sketch, sig)
             if near is not None:
                 hits.append(near)
         return hits
 
-    def _near(self, path: str, line: int, ref: Any, n: int, sketch: list[int], sig: int) -> Hit | None:
+    def _near(self, path: str, line: int, n: int, sketch: list[int], sig: int) -> Hit | None:
         need = min(MIN_SHARED, len(sketch))
         # signature pre-check, a necessary condition for sharing ``need`` values: shared values
         # set the same bits in both signatures, and they are distinct bits when this sketch's
@@ -105,21 +112,21 @@ class DuplicateIndex:
             for c in sorted(cands):
                 if (sigs[c] & sig).bit_count() < need_bits:
                     continue  # cannot share ``need`` values (one int, no look at the doc itself)
-                other_path, other_line, other_ref, m, theirs = docs[c]
+                other_path, other_line, m, theirs = docs[c]
                 if mine is None:
                     mine = frozenset(sketch)
                 if len(mine.intersection(theirs)) < need or 2 * min(n, m) / (n + m) < thr:
                     continue
                 if sm is None:
                     sm = SequenceMatcher(None, autojunk=False)
-                    sm.set_seq2(self.text_of(ref).split())
-                sm.set_seq1(self.text_of(other_ref).split())
+                    sm.set_seq2(self._text(path, line).split())
+                sm.set_seq1(self._text(other_path, other_line).split())
                 if sm.real_quick_ratio() < thr or sm.quick_ratio() < thr:
                     continue
                 r = sm.ratio()
                 if r >= thr and (best is None or r > best[0]):
                     best = (r, other_path, other_line)
-        self._docs.append((path, line, ref, n, sketch))
+        self._docs.append((path, line, n, sketch))
         self._sigs.append(sig)
         if best is None:
             return None

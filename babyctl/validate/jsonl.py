@@ -1,0 +1,201 @@
+"""The per-line work on curriculum JSONL, in chunks that either process can do.
+
+A chunk is a list of lines already read, or (for a big file) a :class:`ByteChunk`: a range of
+whole lines of the file's bytes, which the process doing it decodes and splits itself, so the
+read of a big file is shared by both processes too. Either way :func:`examine_items` /
+:func:`examine_bytes` give a :data:`Result`, and :class:`LineTexts` gives any line's text back
+later (for a finding's column, or the rare near-duplicate comparison) without keeping every
+line decoded.
+"""
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from dataclasses import dataclass
+from itertools import accumulate, repeat
+
+from .example import Example, Hit
+from .finding import Finding
+from .loader import CONTROL_RE, decode_lines, describe_char
+from .rules.chat import check_turns, turns_clean
+from .rules.duplicates import features as dup_features
+from .rules.duplicates import features_text
+from .rules.phrases import check_phrases, check_placeholders
+from .rules.provenance import check_lint_ignore, check_provenance
+from .rules.schema import validate_json_text
+from .settings import Settings
+
+#: one line's result: (line number, findings as (col, code, message, severity or None), its
+#: lint_ignore codes, its duplicate-index features or None when the line has no usable example)
+Record = tuple
+#: one chunk's result: (lines covered, line-level findings as (line, col, code, message), records)
+Result = tuple
+
+
+@dataclass(frozen=True)
+class ByteChunk:
+    """Whole lines ``data[start:end]`` of a file, the first numbered ``first``."""
+
+    start: int
+    end: int
+    first: int
+    lines: int
+
+    def __len__(self) -> int:
+        return self.lines
+
+
+def byte_chunks(data: bytes, size: int) -> list[ByteChunk]:
+    """``data`` cut after a line feed about every ``size`` bytes (C-level finds and counts)."""
+    chunks, start, first = [], 0, 1
+    while start < len(data):
+        cut = data.find(b"\n", min(start + size, len(data)) - 1)
+        end = len(data) if cut < 0 else cut + 1
+        lines = data.count(b"\n", start, end) + (data[end - 1:end] != b"\n")
+        chunks.append(ByteChunk(start, end, first, lines))
+        start, first = end, first + lines
+    return chunks
+
+
+def examine_bytes(data: bytes, chunk: ByteChunk, display: str, settings: Settings,
+                  known_codes: frozenset[str]) -> Result:
+    """Decode, split and examine one :class:`ByteChunk` of a file (LF endings, no BOM)."""
+    texts, found = decode_lines(data[chunk.start:chunk.end], display, chunk.first)
+    items, blank = jsonl_items(texts, chunk.first, found)
+    extra = [(f.line, f.col, f.code, f.message) for f in found]
+    extra += [(number, 1, "BC008", "blank line") for number in blank]
+    return len(texts), extra, examine(items, display, settings, known_codes)
+
+
+def examine_items(items: list[tuple[int, str, bool]], display: str, settings: Settings,
+                  known_codes: frozenset[str]) -> Result:
+    """:func:`examine` as a chunk's :data:`Result` (lines already read and listed)."""
+    return len(items), [], examine(items, display, settings, known_codes)
+
+
+def jsonl_items(texts: list[str | None], first: int, found: list[Finding]) -> tuple[list, list[int]]:
+    """``(number, text, the raw line had a control character)`` of each decoded line that is
+    not blank, and the numbers of the blank ones. ``found``: the decoding's findings."""
+    raw_ctrl = {f.line for f in found if f.code == "BC006"}
+    if not raw_ctrl and None not in texts and "" not in texts and not any(map(str.isspace, texts)):
+        return list(zip(range(first, first + len(texts)), texts, repeat(False))), []  # usual case, C-level
+    items, blank = [], []
+    for number, text in enumerate(texts, first):
+        if text is None:
+            continue
+        if not text or text.isspace():
+            blank.append(number)
+            continue
+        items.append((number, text, number in raw_ctrl))
+    return items, blank
+
+
+def examine(items: list[tuple[int, str, bool]], display: str, settings: Settings,
+            known_codes: frozenset[str]) -> list[Record]:
+    """Every per-line check of curriculum lines ``(number, text, raw line had a control char)``:
+    schema, turns, phrasing, placeholders, provenance, lint_ignore, escaped controls, and the
+    features the duplicate index needs. Depends on nothing but its arguments."""
+    from ..schemas.curriculum import CurriculumExample
+
+    out: list[Record] = []
+    for number, text, had_ctrl in items:
+        problems, ex = example_of(display, number, text, CurriculumExample)
+        pre = [(col, code, msg, None) for (_, col, code, msg) in problems]
+        if ex is None:
+            out.append((number, pre, None, None))
+            continue
+        hits = [] if turns_clean(ex.messages) else check_turns(ex)
+        hits += check_phrases(ex, settings)
+        hits += check_placeholders(ex)
+        hits += check_provenance(ex)
+        if ex.ignore:
+            hits += check_lint_ignore(ex, known_codes)
+        # a decoded string holds a control character only if the raw line does (had_ctrl,
+        # reported there) or it came from a JSON \u, \b or \f escape
+        if not had_ctrl and "\\" in text and ("\\u" in text or "\\b" in text or "\\f" in text):
+            hits += _escaped_controls(ex)
+        for h in hits:
+            pre.append((ex.col(h.loc, h.needle), h.code, h.message, h.severity))
+        out.append((number, pre, ex.ignore, dup_features(ex)))
+    return out
+
+
+def example_of(display: str, number: int, text: str, model) -> tuple[list, Example | None]:
+    """Schema problems of one curriculum line (``model``: CurriculumExample), and its Example
+    (None: no usable messages)."""
+    obj, problems = validate_json_text(text, model)
+    if obj is None:
+        return problems, _best_effort_example(display, number, text)
+    md = obj.metadata
+    meta, ignore = None, _NO_CODES
+    if md is not None:
+        meta = md.__dict__  # the model is dropped after this line: no copy needed
+        if md.__pydantic_extra__:
+            meta = {**meta, **md.__pydantic_extra__}
+        if md.lint_ignore:
+            ignore = frozenset(md.lint_ignore)
+    return problems, Example(display, number, text, [(m.role, m.content) for m in obj.messages], meta, ignore)
+
+
+_NO_CODES: frozenset[str] = frozenset()
+
+
+def duplicate_text(text: str) -> str:
+    """The duplicate index's text (:func:`features_text`) of a line :func:`examine` found usable."""
+    from ..schemas.curriculum import CurriculumExample
+
+    return features_text(example_of("", 0, text, CurriculumExample)[1].messages)
+
+
+def _best_effort_example(display: str, line: int, text: str) -> Example | None:
+    """An Example from a schema-invalid line when its messages are still usable, else None."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+        return None
+    msgs = []
+    for m in obj["messages"]:
+        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+            return None
+        msgs.append((m["role"], m["content"]))
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else None
+    ignore = meta.get("lint_ignore") if meta else None
+    ignore = frozenset(c for c in ignore if isinstance(c, str)) if isinstance(ignore, list) else frozenset()
+    return Example(display, line, text, msgs, meta, ignore)
+
+
+def _escaped_controls(ex: Example) -> list[Hit]:
+    hits = []
+    for i, (_, content) in enumerate(ex.messages):
+        m = CONTROL_RE.search(content)
+        if m:
+            hits.append(Hit("BC006", ("messages", i, "content"),
+                            f"control character {describe_char(m.group())} in messages[{i}].content"))
+    return hits
+
+
+class LineTexts:
+    """A file's decoded lines by number: from a list already read, or from the file's bytes
+    and its :class:`ByteChunk` list (a chunk's line offsets are found on first use)."""
+
+    def __init__(self, texts: list[str | None] | None = None, data: bytes = b"",
+                 chunks: list[ByteChunk] | None = None):
+        self._texts = texts
+        self._data = data
+        self._chunks = chunks or []
+        self._firsts = [c.first for c in self._chunks]
+        self._starts: dict[int, list[int]] = {}  # chunk index -> byte offset of each line
+
+    def __getitem__(self, number: int) -> str | None:
+        if self._texts is not None:
+            return self._texts[number - 1]
+        i = bisect_right(self._firsts, number) - 1
+        chunk = self._chunks[i]
+        starts = self._starts.get(i)
+        if starts is None:
+            lengths = [n + 1 for n in map(len, self._data[chunk.start:chunk.end].split(b"\n"))]
+            starts = self._starts[i] = list(accumulate(lengths, initial=chunk.start))
+        k = number - chunk.first
+        return self._data[starts[k]:starts[k + 1] - 1].decode("utf-8")
