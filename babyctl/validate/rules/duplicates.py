@@ -63,19 +63,17 @@ class DuplicateIndex:
     def add_features(self, path: str, line: int, feat: "Features") -> list[Hit]:
         """:meth:`add` for an example whose :func:`features` were computed already (maybe in
         another process: nothing in them depends on the index)."""
-        hits: list[Hit] = []
         ex_id, key, n, sketch, sig = feat
+        where = (path, line)
+        hits: list[Hit] = []
         if ex_id is not None:
-            first = self._ids.get(ex_id)
-            if first is not None:
+            first = self._ids.setdefault(ex_id, where)
+            if first is not where:
                 hits.append(Hit("BC403", ("metadata", "id"), f"duplicate id {ex_id!r} (first used at {first[0]}:{first[1]})"))
-            else:
-                self._ids[ex_id] = (path, line)
-        first = self._exact.get(key)
-        if first is not None:
+        first = self._exact.setdefault(key, where)
+        if first is not where:
             hits.append(Hit("BC401", (), f"duplicate of the example at {first[0]}:{first[1]}"))
             return hits
-        self._exact[key] = (path, line)
         if sketch is not None:
             near = self._near(path, line, n, sketch, sig)
             if near is not None:
@@ -83,51 +81,59 @@ class DuplicateIndex:
         return hits
 
     def _near(self, path: str, line: int, n: int, sketch: list[int], sig: int) -> Hit | None:
+        buckets = self._buckets
+        docs = self._docs
+        idx = len(docs)
+        cands: set[int] | None = None
+        # one pass: search each bucket (when not full), then add this example to it (when not
+        # full); a bucket of one example is stored as the bare index. ``sketch`` holds no key twice.
+        for h in sketch[:K]:
+            b = buckets.setdefault(h, idx)
+            if b is idx:
+                continue
+            if b.__class__ is int:
+                if MAX_BUCKET > 1:
+                    if cands is None:
+                        cands = {b}
+                    else:
+                        cands.add(b)
+                    buckets[h] = [b, idx]
+            elif len(b) < MAX_BUCKET:
+                if cands is None:
+                    cands = set(b)
+                else:
+                    cands.update(b)
+                b.append(idx)
+        docs.append((path, line, n, sketch))
+        self._sigs.append(sig)
+        if cands is None:
+            return None
+        best = None
         need = min(MIN_SHARED, len(sketch))
         # signature pre-check, a necessary condition for sharing ``need`` values: shared values
         # set the same bits in both signatures, and they are distinct bits when this sketch's
         # own values are (when two of them share a bit, only one bit can be asked for)
         need_bits = need if sig.bit_count() == len(sketch) else 1
-        buckets = self._buckets
-        idx = len(self._docs)
-        cands: set[int] = set()
-        # one pass: search each bucket (when not full), then add this example to it (when not
-        # full); a bucket of one example is stored as the bare index. ``sketch`` holds no key twice.
-        for h in sketch[:K]:
-            b = buckets.get(h)
-            if b is None:
-                buckets[h] = idx
-            elif b.__class__ is int:
-                if MAX_BUCKET > 1:
-                    cands.add(b)
-                    buckets[h] = [b, idx]
-            elif len(b) < MAX_BUCKET:
-                cands.update(b)
-                b.append(idx)
-        best = None
-        if cands:
-            thr = self.threshold
-            mine = sm = None
-            docs, sigs = self._docs, self._sigs
-            for c in sorted(cands):
-                if (sigs[c] & sig).bit_count() < need_bits:
-                    continue  # cannot share ``need`` values (one int, no look at the doc itself)
-                other_path, other_line, m, theirs = docs[c]
-                if mine is None:
-                    mine = frozenset(sketch)
-                if len(mine.intersection(theirs)) < need or 2 * min(n, m) / (n + m) < thr:
-                    continue
-                if sm is None:
-                    sm = SequenceMatcher(None, autojunk=False)
-                    sm.set_seq2(self._text(path, line).split())
-                sm.set_seq1(self._text(other_path, other_line).split())
-                if sm.real_quick_ratio() < thr or sm.quick_ratio() < thr:
-                    continue
-                r = sm.ratio()
-                if r >= thr and (best is None or r > best[0]):
-                    best = (r, other_path, other_line)
-        self._docs.append((path, line, n, sketch))
-        self._sigs.append(sig)
+        thr = self.threshold
+        mine = sm = None
+        sigs = self._sigs
+        for c in sorted(cands):
+            if (sigs[c] & sig).bit_count() < need_bits:
+                continue  # cannot share ``need`` values (one int, no look at the doc itself)
+            other_path, other_line, m, theirs = docs[c]
+            if mine is None:
+                mine = frozenset(sketch)
+            if len(mine.intersection(theirs)) < need or 2 * min(n, m) / (n + m) < thr:
+                continue
+            if sm is None:
+                sm = SequenceMatcher(None, autojunk=False)
+                sm.set_seq2(self._text(path, line).split())
+            sm.set_seq1(self._text(other_path, other_line).split())
+            if sm.real_quick_ratio() < thr or sm.quick_ratio() < thr:
+                continue
+            r = sm.ratio()
+            if r >= thr and (best is None or r > best[0]):
+                best = (r, other_path, other_line)
         if best is None:
             return None
         r, other_path, other_line = best
