@@ -176,6 +176,35 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 """
 
 
+def test_cli_leaves_fast_but_prints_every_finding(tmp_path):
+    """The CLI exits without freeing its working state (os._exit after flushing): every finding
+    still reaches a pipe, in every format, with the right exit code."""
+    path = tmp_path / "curriculum" / "many.jsonl"
+    path.parent.mkdir()
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                      {"role": "assistant", "content": f"answer number {i}"}]}) for i in range(3000)]
+    lines[7] = "{not json"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = run_cli("validate", "curriculum/many.jsonl", cwd=tmp_path)
+    assert text.returncode == 1, text.stderr
+    assert len(text.stdout.splitlines()) == 3000  # 2999 BC103 warnings + 1 BC101 error
+    assert "Found 1 error(s) and 2999 warning(s)" in text.stderr
+    js = run_cli("validate", "--format", "json", "curriculum/many.jsonl", cwd=tmp_path)
+    assert js.returncode == 1 and len(json.loads(js.stdout)["findings"]) == 3000
+
+
+def test_retain_keeps_the_runs_working_state(tmp_path):
+    from babyctl.validate import run_paths
+
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "q"},
+                                             {"role": "assistant", "content": "a"}]}) + "\n", encoding="utf-8")
+    kept: list = []
+    outcome = run_paths([path], retain=kept)
+    assert len(kept) == 1 and kept[0].examples == outcome.examples == 1
+    assert run_paths([path]).findings == outcome.findings
+
+
 @pytest.mark.parametrize("args", [["validate"], ["validate", "--report", "data/v.json"], ["--help"]])
 def test_validate_and_help_import_nothing_heavy(experiment, args):
     code = _IMPORT_PROBE.format(heavy=HEAVY)

@@ -7,6 +7,11 @@ MIN_SHARED of their SKETCH smallest (a bottom-k MinHash sketch over the first
 and last HEAD_CHARS characters), confirmed with :class:`difflib.SequenceMatcher` over all the
 words. Word hashes are CRC32 (not Python's salted ``hash``), so results do not
 change between runs. Cost is about linear in the number of examples.
+
+Before the similarity check a candidate must pass cheap exact filters, each a necessary
+condition: a one-integer signature of its sketch, the word-count bound (SequenceMatcher's
+``real_quick_ratio``), the shared sketch values, and a word-presence bound on ``quick_ratio``; a
+candidate that cannot beat the best match so far is skipped, and an identical one ends the search.
 """
 from __future__ import annotations
 
@@ -17,9 +22,9 @@ from typing import Callable
 
 from ..example import Example, Hit
 
-#: smallest bigram hashes indexed per example (candidate generation)
+#: smallest trigram hashes indexed per example (candidate generation)
 K = 4
-#: smallest bigram hashes kept per example; a candidate must share MIN_SHARED of them
+#: smallest trigram hashes kept per example; a candidate must share MIN_SHARED of them
 SKETCH = 8
 MIN_SHARED = 2
 #: characters from each end of an example's user/assistant text that go into its sketch
@@ -49,16 +54,22 @@ class DuplicateIndex:
     _docs: list[tuple[str, int, int, list[int]]] = field(default_factory=list)  # path, line, words, sketch
     _sigs: list[int] = field(default_factory=list)  # per doc: its sketch signature (see SIG_BITS)
     _kept: dict[tuple[str, int], Example] = field(default_factory=dict)  # add() without text_of
+    _texts: dict[int, str] = field(default_factory=dict)  # doc -> its text, once asked for (_text)
 
     def add(self, ex: Example) -> list[Hit]:
         if self.text_of is None:
             self._kept[(ex.path, ex.line)] = ex
         return self.add_features(ex.path, ex.line, features(ex))
 
-    def _text(self, path: str, line: int) -> str:
-        if self.text_of is not None:
-            return self.text_of(path, line)
-        return features_text(self._kept[(path, line)].messages)
+    def _text(self, idx: int, path: str, line: int) -> str:
+        """Doc ``idx``'s :func:`features_text`, kept once asked for: an example that reached the
+        similarity check once tends to reach it again (duplicate-heavy files)."""
+        text = self._texts.get(idx)
+        if text is None:
+            text = self.text_of(path, line) if self.text_of is not None else \
+                features_text(self._kept[(path, line)].messages)
+            self._texts[idx] = text
+        return text
 
     def add_features(self, path: str, line: int, feat: "Features") -> list[Hit]:
         """:meth:`add` for an example whose :func:`features` were computed already (maybe in
@@ -115,25 +126,45 @@ class DuplicateIndex:
         # own values are (when two of them share a bit, only one bit can be asked for)
         need_bits = need if sig.bit_count() == len(sketch) else 1
         thr = self.threshold
-        mine = sm = None
+        mine = sm = words = known = None
         sigs = self._sigs
         for c in sorted(cands):
             if (sigs[c] & sig).bit_count() < need_bits:
                 continue  # cannot share ``need`` values (one int, no look at the doc itself)
             other_path, other_line, m, theirs = docs[c]
+            # ratio <= quick_ratio <= real_quick_ratio == bound: a candidate whose bound is below
+            # the threshold, or not above the best so far, cannot be (a better) match
+            bound = 2 * min(n, m) / (n + m)
+            if bound < thr or (best is not None and bound <= best[0]):
+                continue
             if mine is None:
                 mine = frozenset(sketch)
-            if len(mine.intersection(theirs)) < need or 2 * min(n, m) / (n + m) < thr:
+            if len(mine.intersection(theirs)) < need:
                 continue
-            if sm is None:
-                sm = SequenceMatcher(None, autojunk=False)
-                sm.set_seq2(self._text(path, line).split())
-            sm.set_seq1(self._text(other_path, other_line).split())
-            if sm.real_quick_ratio() < thr or sm.quick_ratio() < thr:
-                continue
-            r = sm.ratio()
+            if words is None:
+                words = self._text(idx, path, line).split()
+                known = frozenset(words)
+            other = self._text(c, other_path, other_line).split()
+            if other == words:
+                r = 1.0  # what SequenceMatcher.ratio gives for equal word lists
+            else:
+                # quick_ratio counts matches among ``other``'s words found in ``words``: at most
+                # the number of them in ``known`` (C-level), another upper bound of ratio
+                bound = 2 * sum(map(known.__contains__, other)) / (n + m)
+                if bound < thr or (best is not None and bound <= best[0]):
+                    continue
+                if sm is None:
+                    sm = SequenceMatcher(None, autojunk=False)
+                    sm.set_seq2(words)
+                sm.set_seq1(other)
+                q = sm.quick_ratio()
+                if q < thr or (best is not None and q <= best[0]):
+                    continue
+                r = sm.ratio()
             if r >= thr and (best is None or r > best[0]):
                 best = (r, other_path, other_line)
+                if r >= 1.0:
+                    break  # nothing later can be strictly better
         if best is None:
             return None
         r, other_path, other_line = best
