@@ -16,6 +16,7 @@ candidate that cannot beat the best match so far is skipped, and an identical on
 from __future__ import annotations
 
 import zlib
+from array import array
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Callable
@@ -51,7 +52,8 @@ class DuplicateIndex:
     _exact: dict[int, tuple[str, int]] = field(default_factory=dict)
     _ids: dict[str, tuple[str, int]] = field(default_factory=dict)
     _buckets: dict[int, int | list[int]] = field(default_factory=dict)  # one example: its index
-    _docs: list[tuple[str, int, int, list[int]]] = field(default_factory=list)  # path, line, words, sketch
+    _docs: list[tuple[str, int, list[int]]] = field(default_factory=list)  # path, line, sketch
+    _sizes: array = field(default_factory=lambda: array("q"))  # per doc: its word count (packed)
     _sigs: list[int] = field(default_factory=list)  # per doc: its sketch signature (see SIG_BITS)
     _kept: dict[tuple[str, int], Example] = field(default_factory=dict)  # add() without text_of
     _texts: dict[int, str] = field(default_factory=dict)  # doc -> its text, once asked for (_text)
@@ -115,8 +117,9 @@ class DuplicateIndex:
                 else:
                     cands.update(b)
                 b.append(idx)
-        docs.append((path, line, n, sketch))
+        docs.append((path, line, sketch))
         self._sigs.append(sig)
+        self._sizes.append(n)
         if cands is None:
             return None
         best = None
@@ -128,15 +131,17 @@ class DuplicateIndex:
         thr = self.threshold
         mine = sm = words = known = None
         sigs = self._sigs
+        sizes = self._sizes
         for c in sorted(cands):
-            if (sigs[c] & sig).bit_count() < need_bits:
-                continue  # cannot share ``need`` values (one int, no look at the doc itself)
-            other_path, other_line, m, theirs = docs[c]
             # ratio <= quick_ratio <= real_quick_ratio == bound: a candidate whose bound is below
             # the threshold, or not above the best so far, cannot be (a better) match
+            m = sizes[c]
             bound = 2 * min(n, m) / (n + m)
             if bound < thr or (best is not None and bound <= best[0]):
                 continue
+            if (sigs[c] & sig).bit_count() < need_bits:
+                continue  # cannot share ``need`` values (one int, no look at the doc itself)
+            other_path, other_line, theirs = docs[c]
             if mine is None:
                 mine = frozenset(sketch)
             if len(mine.intersection(theirs)) < need:
