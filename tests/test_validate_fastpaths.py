@@ -131,6 +131,14 @@ def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
     codes = {f[3] for f in one[:-1]}
     assert {"BC002", "BC006", "BC008", "BC101", "BC102", "BC201", "BC301", "BC401", "BC402", "BC403", "BC104",
             "BC103"} <= codes
+    # a line over the size limit (BC009) is found the same way by every reader
+    monkeypatch.setattr(loader, "MAX_LINE_BYTES", 600)
+    set_mode(monkeypatch, "one")
+    small = findings(Path("curriculum/mixed.jsonl"))
+    assert any(f[3] == "BC009" for f in small[:-1])
+    for mode in ("bytes", "lines"):
+        set_mode(monkeypatch, mode)
+        assert findings(Path("curriculum/mixed.jsonl")) == small, mode
     # duplicates found across the halves: a line in the second half refers to one in the first
     half = len(path.read_bytes().splitlines()) // 2
     crossing = [f for f in one[:-1] if f[3] in ("BC401", "BC402") and f[1] > half
