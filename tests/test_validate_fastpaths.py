@@ -107,12 +107,20 @@ def mixed_file(path: Path, n: int, seed: int) -> bytes:
     return data
 
 
-def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
-    path = tmp_path / "curriculum" / "mixed.jsonl"
-    mixed_file(path, 1200, seed=3)
+MIXED = Path("curriculum/mixed.jsonl")
+
+
+def one_process_reference(tmp_path: Path, monkeypatch, n: int, seed: int) -> tuple[bytes, list]:
+    """Write a mixed file of ``n`` lines under ``tmp_path`` (the current folder from now on) and
+    return its bytes and what one process finds in it."""
+    data = mixed_file(tmp_path / MIXED, n, seed=seed)
     monkeypatch.chdir(tmp_path)
     set_mode(monkeypatch, "one")
-    one = findings(Path("curriculum/mixed.jsonl"))
+    return data, findings(MIXED)
+
+
+def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
+    data, one = one_process_reference(tmp_path, monkeypatch, 1200, seed=3)
     forks = []
     real_fork = parallel.os.fork
 
@@ -126,7 +134,7 @@ def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
     for mode in ("bytes", "lines"):
         set_mode(monkeypatch, mode)
         forks.clear()
-        assert findings(Path("curriculum/mixed.jsonl")) == one, mode
+        assert findings(MIXED) == one, mode
         assert forks, f"the two-process path did not run ({mode})"
     codes = {f[3] for f in one[:-1]}
     assert {"BC002", "BC006", "BC008", "BC101", "BC102", "BC201", "BC301", "BC401", "BC402", "BC403", "BC104",
@@ -134,28 +142,37 @@ def test_two_processes_find_exactly_what_one_finds(tmp_path, monkeypatch):
     # a line over the size limit (BC009) is found the same way by every reader
     monkeypatch.setattr(loader, "MAX_LINE_BYTES", 600)
     set_mode(monkeypatch, "one")
-    small = findings(Path("curriculum/mixed.jsonl"))
+    small = findings(MIXED)
     assert any(f[3] == "BC009" for f in small[:-1])
     for mode in ("bytes", "lines"):
         set_mode(monkeypatch, mode)
-        assert findings(Path("curriculum/mixed.jsonl")) == small, mode
+        assert findings(MIXED) == small, mode
     # duplicates found across the halves: a line in the second half refers to one in the first
-    half = len(path.read_bytes().splitlines()) // 2
+    half = len(data.splitlines()) // 2
     crossing = [f for f in one[:-1] if f[3] in ("BC401", "BC402") and f[1] > half
                 and int(f[5].rsplit(":", 1)[1]) <= half]
     assert crossing
 
 
+def test_a_big_file_with_crlf_or_a_bom_is_read_the_ordinary_way(tmp_path, monkeypatch):
+    """A file over the byte threshold that the byte chunks cannot take (CRLF endings, a BOM) is
+    read once, the ordinary way: same findings as one process, BC004/BC003 included."""
+    data, _ = one_process_reference(tmp_path, monkeypatch, 200, seed=4)
+    for variant, code in ((data.replace(b"\n", b"\r\n"), "BC004"), (b"\xef\xbb\xbf" + data, "BC003")):
+        (tmp_path / MIXED).write_bytes(variant)
+        set_mode(monkeypatch, "one")
+        one = findings(MIXED)
+        assert code in {f[3] for f in one[:-1]}
+        set_mode(monkeypatch, "bytes")
+        assert findings(MIXED) == one
+
+
 def test_a_failed_worker_is_redone_in_the_parent(tmp_path, monkeypatch):
-    path = tmp_path / "curriculum" / "mixed.jsonl"
-    mixed_file(path, 300, seed=9)
-    monkeypatch.chdir(tmp_path)
-    set_mode(monkeypatch, "one")
-    one = findings(Path("curriculum/mixed.jsonl"))
+    _, one = one_process_reference(tmp_path, monkeypatch, 300, seed=9)
     monkeypatch.setattr(pickle, "dumps", lambda *a, **k: b"not a pickle")  # the child's output is garbage
     for mode in ("bytes", "lines"):
         set_mode(monkeypatch, mode)
-        assert findings(Path("curriculum/mixed.jsonl")) == one, mode
+        assert findings(MIXED) == one, mode
 
 
 @settings(max_examples=200, deadline=None)
@@ -290,11 +307,7 @@ def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monke
     does every chunk it did not get."""
     from babyctl.validate import jsonl
 
-    path = tmp_path / "curriculum" / "mixed.jsonl"
-    data = mixed_file(path, 900, seed=5)
-    monkeypatch.chdir(tmp_path)
-    set_mode(monkeypatch, "one")
-    one = findings(Path("curriculum/mixed.jsonl"))
+    data, one = one_process_reference(tmp_path, monkeypatch, 900, seed=5)
     set_mode(monkeypatch, "bytes")
     chunks = len(jsonl.byte_chunks(data, engine.CHUNK_BYTES))
     assert chunks > 10
@@ -307,12 +320,12 @@ def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monke
 
     monkeypatch.setattr(jsonl, "examine", counting_examine)
     # both processes take chunks (who takes which is a race): same findings
-    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert findings(MIXED) == one
     assert len(examined) < chunks
     # the parent takes none: every chunk comes from the child, in order
     monkeypatch.setattr(parallel, "PARENT_TAKES_CHUNKS", False)
     examined.clear()
-    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert findings(MIXED) == one
     assert examined == []
     real_dumps, calls = pickle.dumps, []
 
@@ -321,7 +334,7 @@ def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monke
         return b"not a pickle" if len(calls) == 3 else real_dumps(obj, *a, **k)
 
     monkeypatch.setattr(pickle, "dumps", dumps_bad_third)
-    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert findings(MIXED) == one
     assert len(examined) == 1  # the parent redid that chunk only
 
     def dumps_dies_at_third(obj, *a, **k):  # the child dies while holding its 3rd chunk
@@ -333,7 +346,7 @@ def test_child_results_streamed_in_many_chunks_equal_one_process(tmp_path, monke
     examined.clear()
     calls.clear()
     monkeypatch.setattr(pickle, "dumps", dumps_dies_at_third)
-    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert findings(MIXED) == one
     assert len(examined) == chunks - 2  # everything after the child's first two chunks
 
 
@@ -467,21 +480,17 @@ def test_duplicate_index_one_pass_buckets_equal_search_then_add(seed, max_bucket
 
 def test_no_memfd_or_no_fork_gives_the_same_findings(tmp_path, monkeypatch):
     """Without memfd the child writes to an unlinked temporary file; without fork, one process."""
-    path = tmp_path / "curriculum" / "mixed.jsonl"
-    mixed_file(path, 300, seed=11)
-    monkeypatch.chdir(tmp_path)
-    set_mode(monkeypatch, "one")
-    one = findings(Path("curriculum/mixed.jsonl"))
+    _, one = one_process_reference(tmp_path, monkeypatch, 300, seed=11)
     set_mode(monkeypatch, "bytes")
 
     def no_memfd(*a):
         raise OSError("no memfd here")
 
     monkeypatch.setattr(parallel.os, "memfd_create", no_memfd, raising=False)
-    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert findings(MIXED) == one
 
     def no_fork():
         raise OSError("no fork here")
 
     monkeypatch.setattr(parallel.os, "fork", no_fork)
-    assert findings(Path("curriculum/mixed.jsonl")) == one
+    assert findings(MIXED) == one

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import jsonl, kinds, parallel
 from .example import col_of
 from .finding import RULES, Finding
-from .loader import BOM, Source, check_path, finding, read_source
+from .loader import BOM, Source, check_path, finding, read_source, source_of
 from .rules.duplicates import DuplicateIndex
 from .rules.schema import validate_json_text
 from .rules.stimuli import StimulusIndex
@@ -87,13 +88,14 @@ class Run:
         self.seen.add(key)
         display = display_path(path)
         kind = kind or kinds.by_place(path, self.dirs)
+        data = None
         if kind == kinds.CURRICULUM and path.suffix in kinds.expected_suffix(kind):
-            data = _plain_big_file(path)
-            if data is not None:
+            data = _big_file_bytes(path)
+            if data is not None and not (data.startswith(BOM) or b"\r" in data or data.isspace()):
                 self.files[display] = path
                 self.check_curriculum_bytes(display, data)
                 return
-        src = read_source(path, display)
+        src = read_source(path, display) if data is None else source_of(path, display, data)
         self.findings.extend(src.findings)
         if not src.ok:
             return
@@ -271,18 +273,16 @@ PARALLEL_MIN_LINES = 20_000
 CHUNK_LINES = 1024
 
 
-def _plain_big_file(path: Path) -> bytes | None:
-    """The bytes of a regular file of at least PARALLEL_MIN_BYTES with LF endings, no BOM and
-    something other than whitespace; None for anything else (read the ordinary way then)."""
+def _big_file_bytes(path: Path) -> bytes | None:
+    """The bytes of a regular file of at least PARALLEL_MIN_BYTES, else None (a smaller or
+    unusual file is read the ordinary way, which reports what is wrong with it)."""
     try:
-        if check_path(path, "") is not None or os.stat(path).st_size < PARALLEL_MIN_BYTES:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size < PARALLEL_MIN_BYTES:
             return None
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError:
         return None
-    if data.startswith(BOM) or b"\r" in data or data.isspace():
-        return None
-    return data
 
 
 def _valid_result(chunk, result) -> bool:

@@ -90,6 +90,12 @@ def read_source(path: Path, display: str) -> Source:
     except OSError as e:
         src.findings.append(finding(display, 1, 1, "BC012", f"cannot read: {e.strerror}"))
         return src
+    return source_of(path, display, data)
+
+
+def source_of(path: Path, display: str, data: bytes) -> Source:
+    """:func:`read_source` for a regular file whose bytes were read already."""
+    src = Source(path=path, display=display)
     src.data = data
     if data.startswith(BOM):
         src.findings.append(finding(display, 1, 1, "BC003", "file starts with a UTF-8 byte order mark (BOM)"))

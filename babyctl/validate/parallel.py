@@ -46,8 +46,7 @@ def run_in_order(chunks: list, work: Callable[[object], object], consume: Callab
     if len(chunks) > _MAX_CHUNKS:
         raise ValueError(f"{len(chunks)} chunks: at most {_MAX_CHUNKS}")
     if len(chunks) < 2 or not hasattr(os, "fork") or _cores() < 2:
-        for chunk in chunks:
-            consume(chunk, work(chunk))
+        _one_process(chunks, work, consume)
         return
     fds: list[int] = []
     try:
@@ -67,8 +66,7 @@ def run_in_order(chunks: list, work: Callable[[object], object], consume: Callab
     except OSError:
         for fd in fds:
             os.close(fd)
-        for chunk in chunks:
-            consume(chunk, work(chunk))
+        _one_process(chunks, work, consume)
         return
     if pid == 0:
         _child(chunks, work, queue_r, buf, report_w)  # never returns
@@ -79,6 +77,11 @@ def run_in_order(chunks: list, work: Callable[[object], object], consume: Callab
         for fd in (queue_r, report_r, buf):
             os.close(fd)  # a child still writing gets EPIPE and exits
         os.waitpid(pid, 0)
+
+
+def _one_process(chunks: list, work: Callable, consume: Callable) -> None:
+    for chunk in chunks:
+        consume(chunk, work(chunk))
 
 
 def _child(chunks: list, work: Callable, queue_r: int, buf: int, report_w: int) -> None:
