@@ -12,6 +12,7 @@ import random
 import zlib
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -50,7 +51,7 @@ def mixed_lines(n: int, seed: int = 3) -> list[str]:
             words = near["messages"][-1]["content"].split()
             del words[rng.randrange(len(words))]
             near["messages"][-1]["content"] = " ".join(words)
-            near["metadata"]["id"] = f"near-{i}"
+            near.setdefault("metadata", {})["id"] = f"near-{i}"  # the line may have lost its metadata
             out.append(json.dumps(near))
             continue
         if r < 0.13:
@@ -494,3 +495,70 @@ def test_no_memfd_or_no_fork_gives_the_same_findings(tmp_path, monkeypatch):
 
     monkeypatch.setattr(parallel.os, "fork", no_fork)
     assert findings(MIXED) == one
+
+
+
+_JSON_LEAF = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-2, 2) | st.sampled_from(
+    ["", "x", "user", "assistant", "system", "tool", "a b", "ok-1", "bad id", "2026-01-02", "2026-13-40", "BC201"])
+_JSON = st.recursive(_JSON_LEAF, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["role", "content", "x"]), inner, max_size=3), max_leaves=6)
+# per field: values a strict model and a lax one (or a missing default) would treat differently
+_MESSAGE = st.fixed_dictionaries({}, optional={
+    "role": st.sampled_from(["user", "assistant", "system", "tool", "User", 3, None]),
+    "content": st.sampled_from(["hi", "", "a\u0085b", 1, 1.5, True, None, b"x".hex()]) | _JSON,
+    "name": _JSON}) | _JSON
+_META = st.fixed_dictionaries({}, optional={
+    "id": st.sampled_from(["ex-1", "ok.2_b", "bad id", "", "-x", "a" * 129, 5, None]) | _JSON,
+    "module": st.sampled_from(["m", 1, None, True]), "author": _JSON, "source": _JSON,
+    "created": st.sampled_from(["2026-01-02", "2026-1-2", "2026-02-30", "today", 0, 1, 86400, 1.0, None,
+                                "2026-01-02T00:00:00"]),
+    "tags": st.lists(st.sampled_from(["t", 1, None]), max_size=2) | _JSON,
+    "lint_ignore": st.lists(st.sampled_from(["BC201", "BC999", 5]), max_size=2) | st.sampled_from(["BC201", None]),
+    "date": _JSON, "extra": _JSON}) | _JSON
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.fixed_dictionaries({"messages": st.lists(_MESSAGE, max_size=3) | _JSON},
+                             optional={"metadata": _META, "other": _JSON}) | _JSON)
+@example({"messages": [{"role": "user", "content": "q"}], "metadata": {"id": "a", "x": 1, "created": "2026-01-02"}})
+@example({"messages": [{"role": "user", "content": "q"}], "metadata": {"created": 0}})  # lax would take it
+@example({"messages": [{"role": "user", "content": "q", "name": "n"}]})  # extra key in a strict model
+def test_dict_validator_accepts_what_the_model_accepts_and_gives_its_data(doc):
+    """The model's own validator and the derived dict validator agree on every document."""
+    from pydantic import ValidationError
+
+    from babyctl.schemas.curriculum import CurriculumExample
+    from babyctl.validate.rules.schema import dict_validator
+
+    text = json.dumps(doc)
+    try:
+        model = CurriculumExample.model_validate_json(text)
+    except ValidationError:
+        model = None
+    try:
+        data = dict_validator(CurriculumExample).validate_json(text)
+    except ValidationError:
+        data = None
+    assert (model is None) == (data is None)
+    if model is not None:
+        assert data["messages"] == [m.__dict__ for m in model.messages]
+        md = model.metadata
+        want = None if md is None else {**md.__dict__, **(md.__pydantic_extra__ or {})}
+        assert data["metadata"] == want
+        assert want is None or list(data["metadata"]) == list(want)  # same key order
+
+
+def test_dict_validator_refuses_models_it_cannot_mirror():
+    from pydantic import BaseModel, computed_field
+
+    from babyctl.validate.rules.schema import dict_validator
+
+    class WithComputed(BaseModel):
+        a: int
+
+        @computed_field
+        def b(self) -> int:
+            return self.a
+
+    with pytest.raises(TypeError, match="not a plain fields-only model"):
+        dict_validator(WithComputed)

@@ -14,6 +14,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate, repeat
 
+from pydantic import ValidationError
+
 from .example import Example, Hit
 from .finding import Finding
 from .loader import CONTROL_RE, decode_lines, describe_char
@@ -22,7 +24,7 @@ from .rules.duplicates import features as dup_features
 from .rules.duplicates import features_text
 from .rules.phrases import check_phrases, check_placeholders
 from .rules.provenance import check_lint_ignore, check_provenance
-from .rules.schema import validate_json_text
+from .rules.schema import dict_validator, validate_json_text
 from .settings import Settings
 
 #: one line's result: (line number, findings as (col, code, message, severity or None), its
@@ -123,18 +125,15 @@ def examine(items: list[tuple[int, str, bool]], display: str, settings: Settings
 def example_of(display: str, number: int, text: str, model) -> tuple[list, Example | None]:
     """Schema problems of one curriculum line (``model``: CurriculumExample), and its Example
     (None: no usable messages)."""
-    obj, problems = validate_json_text(text, model)
-    if obj is None:
+    try:
+        obj = dict_validator(model).validate_json(text)  # the model's checks, plain dicts out
+    except ValidationError:
+        # the model itself, for its exact errors (it rejects what the dict validator rejects)
+        problems = validate_json_text(text, model)[1]
         return problems, _best_effort_example(display, number, text)
-    md = obj.metadata
-    meta, ignore = None, _NO_CODES
-    if md is not None:
-        meta = md.__dict__  # the model is dropped after this line: no copy needed
-        if md.__pydantic_extra__:
-            meta = {**meta, **md.__pydantic_extra__}
-        if md.lint_ignore:
-            ignore = frozenset(md.lint_ignore)
-    return problems, Example(display, number, text, [(m.role, m.content) for m in obj.messages], meta, ignore)
+    meta = obj["metadata"]
+    ignore = frozenset(meta["lint_ignore"]) if meta is not None and meta["lint_ignore"] else _NO_CODES
+    return [], Example(display, number, text, [(m["role"], m["content"]) for m in obj["messages"]], meta, ignore)
 
 
 _NO_CODES: frozenset[str] = frozenset()
