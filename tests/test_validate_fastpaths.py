@@ -377,9 +377,15 @@ def test_duplicate_features_fast_path_equals_split_join(turns):
     words = " \x00 ".join(c for r, c in turns if r != "system").casefold().split()
     assert key == hash((tuple(r for r, _ in turns), " ".join(system), " ".join(words)))
     assert n == len(words)
-    if duplicates._single_spaced(text):
-        assert " ".join(text.split()) == text
-    assert duplicates._single_spaced("ab c \x00 d\u00e9") and not duplicates._single_spaced("a\u3000b")
+    assert duplicates._single_spaced(text) == (text != "" and " ".join(text.split()) == text)
+
+
+@pytest.mark.parametrize("text", ["ab c \x00 d\u00e9", "a\u3000b", "a\x01b", "a\x01 b", "a\nb", "\u1e9e x", "a ",
+                                  " a", "a  b", ""])
+def test_single_spaced_is_split_join_identity(text):
+    from babyctl.validate.rules import duplicates
+
+    assert duplicates._single_spaced(text) == (text != "" and " ".join(text.split()) == text)
 
 
 def test_split_characters_are_all_of_unicode_whitespace():

@@ -291,6 +291,8 @@ def test_phrase_list_and_severity_overridable_in_params(check):
     ("Dear [INSERT NAME], thanks.", "BC311"),
     ("Hello {name}, welcome!", "BC311"),
     ("TODO: write the real answer.", "BC311"),
+    ("The answer is TBD until we know more.", "BC311"),
+    ("It works (FIXME: check the numbers).", "BC311"),
 ])
 def test_placeholders(check, text, code):
     assert code in codes(check(line(("user", "What do you think of my plan?"), ("assistant", text)) + "\n"))
@@ -302,6 +304,7 @@ def test_placeholders(check, text, code):
     "Use `print(f'{name}')` in Python to show it.",
     "He wrote 'their' [sic] in the note.",
     "[Name] is a common slot, but capitalised words are left alone.",
+    "My todo list is short: Do the dishes, tbd later, fixme a snack. DONE and XYZ are fine too.",
 ])
 def test_placeholders_not_flagged(check, text):
     assert check(line(("user", "What do you suggest I write?"), ("assistant", text)) + "\n") == []

@@ -215,9 +215,12 @@ def features(ex: Example) -> Features:
         return ex_id, key, n, None, 0
     hashes = sorted(map(hash, zip(ids, ids[1:], ids[2:])))
     sketch = hashes[:SKETCH]  # the SKETCH smallest distinct hashes (a repeat is rare: then dedupe)
-    if len(set(sketch)) < len(sketch):
+    sig = signature(sketch)
+    # values that set distinct bits are distinct: only a sketch with fewer bits may repeat one
+    if sig.bit_count() < len(sketch) and len(set(sketch)) < len(sketch):
         sketch = sorted(set(hashes))[:SKETCH]
-    return ex_id, key, n, sketch, signature(sketch)
+        sig = signature(sketch)
+    return ex_id, key, n, sketch, sig
 
 
 def signature(sketch: list[int]) -> int:
