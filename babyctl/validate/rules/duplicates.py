@@ -122,25 +122,30 @@ class DuplicateIndex:
         self._sizes.append(n)
         if cands is None:
             return None
-        best = None
         need = min(MIN_SHARED, len(sketch))
         # signature pre-check, a necessary condition for sharing ``need`` values: shared values
         # set the same bits in both signatures, and they are distinct bits when this sketch's
         # own values are (when two of them share a bit, only one bit can be asked for)
         need_bits = need if sig.bit_count() == len(sketch) else 1
         thr = self.threshold
-        mine = sm = words = known = None
         sigs = self._sigs
         sizes = self._sizes
-        for c in sorted(cands):
+        # a first pass in any order, with necessary conditions only: the word-count bound
+        # 2 * min(n, m) / (n + m) >= thr needs lo <= m <= hi (one wider at each end, against
+        # float rounding), and the signatures must share ``need_bits`` bits
+        lo, hi = int(n * thr / (2 - thr)) - 1, int(n * (2 - thr) / thr) + 2
+        cands = [c for c in cands if lo <= sizes[c] <= hi and (sigs[c] & sig).bit_count() >= need_bits]
+        if not cands:
+            return None
+        best = None
+        mine = sm = words = known = None
+        for c in sorted(cands):  # file order: the first of equally good matches wins
             # ratio <= quick_ratio <= real_quick_ratio == bound: a candidate whose bound is below
             # the threshold, or not above the best so far, cannot be (a better) match
             m = sizes[c]
             bound = 2 * min(n, m) / (n + m)
             if bound < thr or (best is not None and bound <= best[0]):
                 continue
-            if (sigs[c] & sig).bit_count() < need_bits:
-                continue  # cannot share ``need`` values (one int, no look at the doc itself)
             other_path, other_line, theirs = docs[c]
             if mine is None:
                 mine = frozenset(sketch)
