@@ -452,12 +452,14 @@ def _reference_near(self, path, line, n, sketch, sig=None):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.integers(0, 2**32), st.sampled_from([1, 2, 3, 64]), st.sampled_from([4, 16, 512]))
-@example(0, 64, 512)
-@example(0, 64, 4)
-def test_duplicate_index_one_pass_buckets_equal_search_then_add(seed, max_bucket, sig_bits):
-    """Near-duplicate search with singleton buckets as ints, one pass and the signature pre-check
-    == the two-pass lists without it (small SIG_BITS: many bit collisions, in one sketch too)."""
+@given(st.integers(0, 2**32), st.sampled_from([1, 2, 3, 64]), st.sampled_from([4, 16, 512]),
+       st.sampled_from([1, 8, 512]))
+@example(0, 64, 512, 512)
+@example(0, 64, 4, 8)
+def test_duplicate_index_one_pass_buckets_equal_search_then_add(seed, max_bucket, sig_bits, word_bits):
+    """Near-duplicate search with singleton buckets as ints, one pass, the signature pre-check and
+    the word-bits bound == the two-pass lists without them (small SIG_BITS / WORD_BITS: many
+    bit collisions, in one sketch or text too)."""
     from babyctl.validate.rules import duplicates as d
 
     rng = random.Random(seed)
@@ -471,15 +473,15 @@ def test_duplicate_index_one_pass_buckets_equal_search_then_add(seed, max_bucket
             w[rng.randrange(len(w))] = rng.choice(words)
             text = " ".join(w)
         exs.append(Example("p", i + 1, "", [("user", "q " + str(i % 3)), ("assistant", text)], None, frozenset()))
-    old_max, old_bits = d.MAX_BUCKET, d.SIG_BITS
+    old_max, old_bits, old_words = d.MAX_BUCKET, d.SIG_BITS, d.WORD_BITS
     try:
-        d.MAX_BUCKET, d.SIG_BITS = max_bucket, sig_bits
+        d.MAX_BUCKET, d.SIG_BITS, d.WORD_BITS = max_bucket, sig_bits, word_bits
         fast, ref = d.DuplicateIndex(threshold=0.8), d.DuplicateIndex(threshold=0.8)
         ref._near = _reference_near.__get__(ref)
         got = [fast.add(e) for e in exs]
         want = [ref.add(e) for e in exs]
     finally:
-        d.MAX_BUCKET, d.SIG_BITS = old_max, old_bits
+        d.MAX_BUCKET, d.SIG_BITS, d.WORD_BITS = old_max, old_bits, old_words
     assert got == want
     if (seed, max_bucket) == (0, 64):  # the explicit examples: these have near hits
         assert sum(h.code == "BC402" for hs in want for h in hs) > 5
@@ -568,3 +570,23 @@ def test_dict_validator_refuses_models_it_cannot_mirror():
 
     with pytest.raises(TypeError, match="not a plain fields-only model"):
         dict_validator(WithComputed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(WORDS[:8]), min_size=1, max_size=30), st.lists(st.sampled_from(WORDS[:12]), min_size=1,
+       max_size=30), st.sampled_from([1, 2, 8, 512]))
+def test_word_bits_bound_holds_for_quick_ratio(a, b, bits):
+    """The word-bits bound the index prunes with is never below SequenceMatcher's quick_ratio."""
+    from difflib import SequenceMatcher
+
+    from babyctl.validate.rules import duplicates as d
+
+    old = d.WORD_BITS
+    try:
+        d.WORD_BITS = bits
+        ba, bb = d.word_bits(a), d.word_bits(b)
+    finally:
+        d.WORD_BITS = old
+    most = min(len(b) - (bb & ~ba).bit_count(), len(a) - (ba & ~bb).bit_count())
+    q = SequenceMatcher(None, b, a, autojunk=False).quick_ratio()
+    assert 2 * most / (len(a) + len(b)) >= q - 1e-12

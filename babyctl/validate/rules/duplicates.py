@@ -37,6 +37,9 @@ MIN_WORDS = 6
 #: bits of an example's sketch signature (each sketch value sets bit ``value % SIG_BITS``): a
 #: one-integer pre-check of "shares MIN_SHARED sketch values" before touching the sketch itself
 SIG_BITS = 512
+#: bits of the word bitmap (:func:`word_bits`) kept for an example that reaches the similarity
+#: check: a bound on the words two examples can share, before reading either text
+WORD_BITS = 512
 
 
 @dataclass
@@ -56,22 +59,22 @@ class DuplicateIndex:
     _sizes: array = field(default_factory=lambda: array("q"))  # per doc: its word count (packed)
     _sigs: list[int] = field(default_factory=list)  # per doc: its sketch signature (see SIG_BITS)
     _kept: dict[tuple[str, int], Example] = field(default_factory=dict)  # add() without text_of
-    _texts: dict[int, str] = field(default_factory=dict)  # doc -> its text, once asked for (_text)
+    _texts: dict[int, tuple[str, int]] = field(default_factory=dict)  # doc -> (text, word bits), once asked
 
     def add(self, ex: Example) -> list[Hit]:
         if self.text_of is None:
             self._kept[(ex.path, ex.line)] = ex
         return self.add_features(ex.path, ex.line, features(ex))
 
-    def _text(self, idx: int, path: str, line: int) -> str:
-        """Doc ``idx``'s :func:`features_text`, kept once asked for: an example that reached the
-        similarity check once tends to reach it again (duplicate-heavy files)."""
-        text = self._texts.get(idx)
-        if text is None:
+    def _text(self, idx: int, path: str, line: int) -> tuple[str, int]:
+        """Doc ``idx``'s :func:`features_text` and its :func:`word_bits`, kept once asked for: an
+        example that reached the similarity check once tends to reach it again."""
+        got = self._texts.get(idx)
+        if got is None:
             text = self.text_of(path, line) if self.text_of is not None else \
                 features_text(self._kept[(path, line)].messages)
-            self._texts[idx] = text
-        return text
+            got = self._texts[idx] = (text, word_bits(text.split()))
+        return got
 
     def add_features(self, path: str, line: int, feat: "Features") -> list[Hit]:
         """:meth:`add` for an example whose :func:`features` were computed already (maybe in
@@ -152,14 +155,21 @@ class DuplicateIndex:
             if len(mine.intersection(theirs)) < need:
                 continue
             if words is None:
-                words = self._text(idx, path, line).split()
+                text, bits = self._text(idx, path, line)
+                words = text.split()
                 known = frozenset(words)
-            other = self._text(c, other_path, other_line).split()
+            other_text, other_bits = self._text(c, other_path, other_line)
+            # quick_ratio counts matches, at most the words of either side found in the other:
+            # each bit that one side's words set and the other's do not is at least one word
+            # that cannot match (two int operations, before reading the other text at all) ...
+            most = min(m - (other_bits & ~bits).bit_count(), n - (bits & ~other_bits).bit_count())
+            if 2 * most / (n + m) < thr or (best is not None and 2 * most / (n + m) <= best[0]):
+                continue
+            other = other_text.split()
             if other == words:
                 r = 1.0  # what SequenceMatcher.ratio gives for equal word lists
             else:
-                # quick_ratio counts matches among ``other``'s words found in ``words``: at most
-                # the number of them in ``known`` (C-level), another upper bound of ratio
+                # ... and exactly: the number of ``other``'s words in ``known`` (C-level)
                 bound = 2 * sum(map(known.__contains__, other)) / (n + m)
                 if bound < thr or (best is not None and bound <= best[0]):
                     continue
@@ -226,6 +236,13 @@ def features(ex: Example) -> Features:
         sketch = sorted(set(hashes))[:SKETCH]
         sig = signature(sketch)
     return ex_id, key, n, sketch, sig
+
+
+def word_bits(words: list[str]) -> int:
+    """An int with bit ``hash(w) % WORD_BITS`` set for each word ``w``: two examples share a
+    word only if they share its bit (the salted ``hash`` is fine: bits are compared only within
+    the process that made them, and any hash keeps the bound exact)."""
+    return sum(map((1).__lshift__, {h % WORD_BITS for h in map(hash, words)}))
 
 
 def signature(sketch: list[int]) -> int:
