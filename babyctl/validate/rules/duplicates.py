@@ -38,8 +38,10 @@ MIN_WORDS = 6
 #: one-integer pre-check of "shares MIN_SHARED sketch values" before touching the sketch itself
 SIG_BITS = 512
 #: bits of the word bitmap (:func:`word_bits`) kept for an example that reaches the similarity
-#: check: a bound on the words two examples can share, before reading either text
+#: check: a bound on the words two examples can share, before reading either text (a power of
+#: two: ``h & (WORD_BITS - 1)`` is ``h % WORD_BITS``, negative ``h`` too)
 WORD_BITS = 512
+_POWERS = [1 << i for i in range(WORD_BITS)]
 
 
 @dataclass
@@ -241,8 +243,10 @@ def features(ex: Example) -> Features:
 def word_bits(words: list[str]) -> int:
     """An int with bit ``hash(w) % WORD_BITS`` set for each word ``w``: two examples share a
     word only if they share its bit (the salted ``hash`` is fine: bits are compared only within
-    the process that made them, and any hash keeps the bound exact)."""
-    return sum(map((1).__lshift__, {h % WORD_BITS for h in map(hash, words)}))
+    the process that made them, and any hash keeps the bound exact). C-level: the distinct bit
+    numbers, then a sum of their powers of two from a table."""
+    powers = _POWERS if len(_POWERS) == WORD_BITS else [1 << i for i in range(WORD_BITS)]
+    return sum(map(powers.__getitem__, set(map((WORD_BITS - 1).__and__, map(hash, words)))))
 
 
 def signature(sketch: list[int]) -> int:
