@@ -286,8 +286,9 @@ def test_keyed_gate_equals_any_anchor(anchors, text):
     from babyctl.validate.settings import _gate, gate_passes
 
     gate = _gate(tuple(sorted(anchors)))
-    assert sorted(a for _, group in gate for a in group) == sorted(anchors)
-    assert all(key in a for key, group in gate for a in group)
+    groups = [(key, (group,) if isinstance(group, str) else group) for key, group in gate]  # one anchor: bare
+    assert sorted(a for _, group in groups for a in group) == sorted(anchors)
+    assert all(key in a for key, group in groups for a in group)
     assert gate_passes(text, gate) == any(a in text for a in anchors)
     s, _ = Settings.from_params(None)
     assert gate_passes(text, s.gate) == any(a in text for a in s.first_hints)

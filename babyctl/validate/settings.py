@@ -73,23 +73,28 @@ def _anchors(hints: set[str]) -> tuple[str, ...]:
 _FREQUENT = " etaoinsrhldcumfpgwyb.,vk'xjqz"
 
 
-def _gate(anchors: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _gate(anchors: tuple[str, ...]) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
     """``anchors`` grouped under a key: each anchor's least frequent character. A text holds an
     anchor only if it holds that anchor's key, so ``key in text`` (a memchr, much faster than a
-    substring search) rules out a whole group at once. Keys rarest first."""
+    substring search) rules out a whole group at once. Keys rarest first; a group of one anchor
+    is the anchor itself (one ``in``, no ``any``)."""
     rank = {c: i for i, c in enumerate(_FREQUENT)}
     groups: dict[str, list[str]] = {}
     for a in anchors:
         groups.setdefault(max(a, key=lambda c: rank.get(c, len(rank))), []).append(a)
     order = sorted(groups, key=lambda c: -rank.get(c, len(rank)))
-    return tuple((k, tuple(groups[k])) for k in order)
+    return tuple((k, groups[k][0] if len(groups[k]) == 1 else tuple(groups[k])) for k in order)
 
 
-def gate_passes(text: str, gate: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
+def gate_passes(text: str, gate: tuple[tuple[str, str | tuple[str, ...]], ...]) -> bool:
     """True when ``text`` holds some anchor of ``gate`` (see :func:`_gate`)."""
     for key, group in gate:
-        if key in text and any(map(text.__contains__, group)):
-            return True
+        if key in text:
+            if group.__class__ is str:
+                if group in text:
+                    return True
+            elif any(map(text.__contains__, group)):
+                return True
     return False
 
 
@@ -117,7 +122,7 @@ class Settings:
     #: phrase's gate (see ``check_phrases``)
     first_hints: tuple[str, ...] | None = field(default=None, init=False, repr=False)
     #: ``first_hints`` grouped by key character (:func:`gate_passes`), or None
-    gate: tuple[tuple[str, tuple[str, ...]], ...] | None = field(default=None, init=False, repr=False)
+    gate: tuple[tuple[str, str | tuple[str, ...]], ...] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.phrases and all(p.hints for p in self.phrases):
