@@ -382,7 +382,7 @@ def test_duplicate_features_fast_path_equals_split_join(turns):
 
 
 @pytest.mark.parametrize("text", ["ab c \x00 d\u00e9", "a\u3000b", "a\x01b", "a\x01 b", "a\nb", "\u1e9e x", "a ",
-                                  " a", "a  b", ""])
+                                  " a", "a  b", ""] + [f"a b{c}c" for c in " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u2028"])
 def test_single_spaced_is_split_join_identity(text):
     from babyctl.validate.rules import duplicates
 
