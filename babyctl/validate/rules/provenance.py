@@ -13,6 +13,8 @@ def check_provenance(ex: Example) -> list[Hit]:
     meta = ex.metadata
     if meta is None:
         return [Hit("BC103", (), "no metadata: provenance fields " + ", ".join(PROVENANCE_FIELDS) + " missing")]
+    if all(map(meta.get, PROVENANCE_FIELDS)):
+        return []  # every field truthy: none is None or "" (C-level, the usual case)
     missing = [f for f in PROVENANCE_FIELDS if meta.get(f) in (None, "")]
     if not missing:
         return []
