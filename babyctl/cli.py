@@ -319,9 +319,27 @@ def card_cmd(
 _RETAINED: list | None = None
 
 
+def _validate_files(args: list[str]) -> list[str]:
+    """The path arguments of ``babyctl validate ARGS`` (best effort, before typer parses them):
+    what :mod:`babyctl.prefetch` may read ahead."""
+    paths, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--format", "--params", "--report"):
+            skip = True
+        elif not arg.startswith("-"):
+            paths.append(arg)
+    return paths
+
+
 def main() -> None:
     global _RETAINED
     _RETAINED = []
+    if len(sys.argv) > 2 and sys.argv[1] == "validate":
+        from .prefetch import start
+
+        start(_validate_files(sys.argv[2:]))  # big files are read while the rest is imported
     try:
         app()
     except SystemExit as done:

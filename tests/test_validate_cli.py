@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -335,3 +337,58 @@ def test_real_data_missing_metadata_reported_truthfully(corpus_report):
             else:
                 missing = f["message"].split(": ", 1)[1].split(" (")[0].split(", ")
                 assert all(not meta.get(k) for k in missing)
+
+
+# --- reading big files ahead (babyctl.prefetch) -------------------------------------------------
+def test_validate_files_are_the_path_arguments():
+    from babyctl.cli import _validate_files
+
+    args = ["a.jsonl", "--format", "json", "--params", "p.yaml", "b", "--report", "r.json", "--help", "c"]
+    assert _validate_files(args) == ["a.jsonl", "b", "c"]
+
+
+def test_prefetch_hands_over_the_file_only_while_it_is_unchanged(tmp_path, monkeypatch):
+    from babyctl import prefetch
+
+    monkeypatch.setattr(prefetch, "MIN_BYTES", 10)
+    monkeypatch.setattr(prefetch, "_reads", {})
+    big, small, gone = tmp_path / "big.jsonl", tmp_path / "small.jsonl", tmp_path / "gone.jsonl"
+    big.write_bytes(b"x" * 50 + b"\n")
+    small.write_bytes(b"{}\n")
+    prefetch.start([str(big), str(small), str(gone), str(tmp_path)])
+    assert len(prefetch._reads) == 1  # only the regular file of at least MIN_BYTES
+    assert prefetch.take(big) == b"x" * 50 + b"\n"
+    assert prefetch.take(big) is None  # handed over once
+    assert prefetch.take(small) is None and prefetch.take(gone) is None
+    prefetch.start([str(big)])
+    big.write_bytes(b"y" * 60 + b"\n")  # rewritten after the read: the bytes read are stale
+    os.utime(big, ns=(1, 1))
+    assert prefetch.take(big) is None
+    assert not any(t.name == "babyctl-prefetch" for t in threading.enumerate())
+
+
+def test_validate_uses_the_bytes_read_ahead_and_finds_the_same(tmp_path, monkeypatch):
+    """A big file read ahead gives exactly the findings of a file read by validate itself, and
+    validate does not read it again."""
+    from babyctl import prefetch
+    from babyctl.validate import engine, run_paths
+
+    path = tmp_path / "curriculum" / "big.jsonl"
+    path.parent.mkdir()
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                      {"role": "assistant", "content": "As an AI, I answer " + str(i % 7)}]})
+             for i in range(400)]
+    lines[3] = "{broken"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 1000)
+    monkeypatch.setattr(prefetch, "MIN_BYTES", 1000)
+    monkeypatch.setattr(prefetch, "_reads", {})
+    want = [(f.line, f.col, f.code, f.message) for f in run_paths([Path("curriculum/big.jsonl")]).findings]
+    prefetch.start(["curriculum/big.jsonl"])
+    reads = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    got = [(f.line, f.col, f.code, f.message) for f in run_paths([Path("curriculum/big.jsonl")]).findings]
+    assert got == want and any(code == "BC101" for _, _, code, _ in got)
+    assert reads == [] and prefetch._reads == {}

@@ -8,6 +8,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import prefetch
 from . import jsonl, kinds, parallel
 from .example import col_of
 from .finding import RULES, Finding
@@ -276,6 +277,9 @@ CHUNK_LINES = 1024
 def _big_file_bytes(path: Path) -> bytes | None:
     """The bytes of a regular file of at least PARALLEL_MIN_BYTES, else None (a smaller or
     unusual file is read the ordinary way, which reports what is wrong with it)."""
+    ahead = prefetch.take(path)  # read in a thread while babyctl was importing (CLI only)
+    if ahead is not None and len(ahead) >= PARALLEL_MIN_BYTES:
+        return ahead
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode) or st.st_size < PARALLEL_MIN_BYTES:
