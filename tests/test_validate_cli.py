@@ -392,3 +392,27 @@ def test_validate_uses_the_bytes_read_ahead_and_finds_the_same(tmp_path, monkeyp
     got = [(f.line, f.col, f.code, f.message) for f in run_paths([Path("curriculum/big.jsonl")]).findings]
     assert got == want and any(code == "BC101" for _, _, code, _ in got)
     assert reads == [] and prefetch._reads == {}
+
+
+_PLUGIN_PROBE = """
+import os, sys
+sys.argv = ["babyctl", "validate"]
+os._exit = lambda code: (_ for _ in ()).throw(SystemExit(code))
+from babyctl.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+import pydantic.plugin._loader as loader
+print("ENV=%r SCANNED=%r" % (os.environ.get("PYDANTIC_DISABLE_PLUGINS"), loader._plugins is not None))
+"""
+
+
+@pytest.mark.parametrize("preset,want", [(None, "ENV='__all__' SCANNED=False"), ("", "ENV='' SCANNED=True")])
+def test_validate_skips_the_pydantic_plugin_scan_unless_told_otherwise(experiment, preset, want):
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if preset is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = preset
+    proc = subprocess.run([sys.executable, "-c", _PLUGIN_PROBE], cwd=experiment, env=env, capture_output=True,
+                          text=True)
+    assert want in proc.stdout, proc.stdout + proc.stderr
