@@ -558,7 +558,7 @@ def test_dict_validator_accepts_what_the_model_accepts_and_gives_its_data(doc):
 
 
 def test_dict_validator_refuses_models_it_cannot_mirror():
-    from pydantic import BaseModel, computed_field
+    from pydantic import BaseModel, computed_field, model_validator
 
     from babyctl.validate.rules.schema import dict_validator
 
@@ -569,8 +569,19 @@ def test_dict_validator_refuses_models_it_cannot_mirror():
         def b(self) -> int:
             return self.a
 
-    with pytest.raises(TypeError, match="not a plain fields-only model"):
-        dict_validator(WithComputed)
+    class WithModelValidator(BaseModel):
+        a: int
+
+        @model_validator(mode="after")
+        def check(self):
+            return self
+
+    class Outer(BaseModel):
+        inner: WithModelValidator
+
+    for model in (WithComputed, WithModelValidator, Outer):
+        with pytest.raises(TypeError, match="not a plain fields-only model"):
+            dict_validator(model)
 
 
 @settings(max_examples=300, deadline=None)

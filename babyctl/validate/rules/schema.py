@@ -78,7 +78,8 @@ def dict_validator(model: type[BaseModel]):
     model, and it skips building model instances: ~1.5x faster per curriculum line. Its
     *errors* are not the model's (wording, for a non-object where a model was expected): on
     failure, validate with the model itself (:func:`validate_json_text`). Raises TypeError for
-    a model it cannot mirror (computed fields, custom ``__init__``, post-init, root models)."""
+    a model it cannot mirror (computed fields, model validators, custom ``__init__``, post-init,
+    root models: each needs a model instance)."""
     from pydantic_core import SchemaValidator
 
     return SchemaValidator(_typed_dicts(model.__pydantic_core_schema__))
@@ -94,9 +95,11 @@ def _typed_dicts(node):
     if node.get("type") != "model":
         return {k: _typed_dicts(v) for k, v in node.items()}
     fields = node["schema"]
+    cls = node.get("cls")
+    decorators = getattr(cls, "__pydantic_decorators__", None)
     if fields.get("type") != "model-fields" or fields.get("computed_fields") or node.get("custom_init") \
-            or node.get("post_init") or node.get("root_model"):
-        raise TypeError(f"dict_validator: {node.get('cls')} is not a plain fields-only model")
+            or node.get("post_init") or node.get("root_model") or (decorators and decorators.model_validators):
+        raise TypeError(f"dict_validator: {cls} is not a plain fields-only model")
     config = node.get("config", {})
     return {"type": "typed-dict", "config": config,
             "fields": {name: {"type": "typed-dict-field", "schema": _typed_dicts(f["schema"]),
