@@ -14,7 +14,8 @@ import os
 import stat
 import threading
 
-#: files at least this big are read ahead (``babyctl validate``'s byte-chunk threshold)
+#: files at least this big are read ahead; also ``babyctl validate``'s byte-chunk threshold
+#: (``engine.PARALLEL_MIN_BYTES`` is this value)
 MIN_BYTES = 16 * 1024 * 1024
 
 _reads: dict[tuple[int, int], "_Read"] = {}  # (device, inode) -> its read
@@ -54,6 +55,8 @@ def start(paths: list[str]) -> None:
 def take(path: str | os.PathLike) -> bytes | None:
     """The bytes read ahead for ``path`` if it is still that file, else None. Waits for every
     read still running first, so that no thread is left when the caller forks."""
+    if not _reads:
+        return None  # nothing was read ahead (the library, or small files): not even a stat
     for read in _reads.values():
         read.join()
     try:

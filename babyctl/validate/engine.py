@@ -265,7 +265,7 @@ class Run:
 
 #: a curriculum file of at least this many bytes (LF endings, no BOM) is read in byte chunks
 #: that both processes decode and examine (fork), when the machine has two cores for us
-PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+PARALLEL_MIN_BYTES = prefetch.MIN_BYTES  # 16 MB (the CLI reads such files ahead)
 #: bytes per chunk of such a file (about a thousand lines of a typical curriculum)
 CHUNK_BYTES = 1024 * 1024
 #: a curriculum file read the ordinary way (CRLF, BOM) is shared out in chunks of this many

@@ -68,15 +68,20 @@ class DuplicateIndex:
             self._kept[(ex.path, ex.line)] = ex
         return self.add_features(ex.path, ex.line, features(ex))
 
-    def _text(self, idx: int, path: str, line: int) -> tuple[str, int]:
-        """Doc ``idx``'s :func:`features_text` and its :func:`word_bits`, kept once asked for: an
-        example that reached the similarity check once tends to reach it again."""
+    def _text(self, idx: int, path: str, line: int) -> tuple[str, int, list[str] | None]:
+        """Doc ``idx``'s :func:`features_text`, its :func:`word_bits`, and its words when they
+        were split just now (else None: split the text when needed). Text and bits are kept
+        once asked for: an example that reached the similarity check once tends to reach it
+        again."""
         got = self._texts.get(idx)
-        if got is None:
-            text = self.text_of(path, line) if self.text_of is not None else \
-                features_text(self._kept[(path, line)].messages)
-            got = self._texts[idx] = (text, word_bits(text.split()))
-        return got
+        if got is not None:
+            return got[0], got[1], None
+        text = self.text_of(path, line) if self.text_of is not None else \
+            features_text(self._kept[(path, line)].messages)
+        words = text.split()
+        bits = word_bits(words)
+        self._texts[idx] = (text, bits)
+        return text, bits, words
 
     def add_features(self, path: str, line: int, feat: "Features") -> list[Hit]:
         """:meth:`add` for an example whose :func:`features` were computed already (maybe in
@@ -157,17 +162,19 @@ class DuplicateIndex:
             if len(mine.intersection(theirs)) < need:
                 continue
             if words is None:
-                text, bits = self._text(idx, path, line)
-                words = text.split()
+                text, bits, words = self._text(idx, path, line)
+                if words is None:
+                    words = text.split()
                 known = frozenset(words)
-            other_text, other_bits = self._text(c, other_path, other_line)
+            other_text, other_bits, other = self._text(c, other_path, other_line)
             # quick_ratio counts matches, at most the words of either side found in the other:
             # each bit that one side's words set and the other's do not is at least one word
             # that cannot match (two int operations, before reading the other text at all) ...
             most = min(m - (other_bits & ~bits).bit_count(), n - (bits & ~other_bits).bit_count())
             if 2 * most / (n + m) < thr or (best is not None and 2 * most / (n + m) <= best[0]):
                 continue
-            other = other_text.split()
+            if other is None:
+                other = other_text.split()
             if other == words:
                 r = 1.0  # what SequenceMatcher.ratio gives for equal word lists
             else:
