@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import re
 import subprocess
 import sys
@@ -394,15 +394,8 @@ def test_validate_uses_the_bytes_read_ahead_and_finds_the_same(tmp_path, monkeyp
     assert reads == [] and prefetch._reads == {}
 
 
-_PLUGIN_PROBE = """
-import os, sys
-sys.argv = ["babyctl", "validate"]
-os._exit = lambda code: (_ for _ in ()).throw(SystemExit(code))
-from babyctl.cli import main
-try:
-    main()
-except SystemExit:
-    pass
+#: the import probe (main() run in a fresh interpreter), then what became of pydantic's plugins
+_PLUGIN_PROBE = _IMPORT_PROBE.format(heavy=()) + """
 import pydantic.plugin._loader as loader
 print("ENV=%r SCANNED=%r" % (os.environ.get("PYDANTIC_DISABLE_PLUGINS"), loader._plugins is not None))
 """
@@ -413,6 +406,6 @@ def test_validate_skips_the_pydantic_plugin_scan_unless_told_otherwise(experimen
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     if preset is not None:
         env["PYDANTIC_DISABLE_PLUGINS"] = preset
-    proc = subprocess.run([sys.executable, "-c", _PLUGIN_PROBE], cwd=experiment, env=env, capture_output=True,
-                          text=True)
+    proc = subprocess.run([sys.executable, "-c", _PLUGIN_PROBE, "validate"], cwd=experiment, env=env,
+                          capture_output=True, text=True)
     assert want in proc.stdout, proc.stdout + proc.stderr
