@@ -26,14 +26,21 @@ __all__ = ["Finding", "Outcome", "RULES", "Rule", "run_experiment", "run_paths",
 
 
 @contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
+def _no_gc(retain: list | None) -> Iterator[None]:
     """Pause the cyclic GC: a run allocates many small objects and makes no cycles worth
-    collecting mid-run (measured: ~12% less CPU on 50k examples)."""
+    collecting mid-run (measured: ~12% less CPU on 50k examples).
+
+    With ``retain`` the run's state outlives the run, all of it still in the youngest
+    generation: the first collection after the GC is back on would walk every object of it
+    (0.13-0.2 s for 100k examples), to free nothing. So it is frozen first (``gc.freeze``, a
+    constant-time move to the generation the GC never walks)."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if retain is not None:
+            gc.freeze()
         if was:
             gc.enable()
 
@@ -54,8 +61,9 @@ def run_experiment(root: str | Path = ".", params: str | Path | None = None, *,
 
     ``retain``: a list the run's working state (indexes, parsed lines) is appended to instead
     of being freed on return -- for a process about to exit, which need not free ~10 objects
-    per example one by one (the CLI)."""
-    with _no_gc():
+    per example one by one (the CLI). Everything alive at the end of such a run is then frozen
+    (``gc.freeze``): the cyclic GC never walks it again."""
+    with _no_gc(retain):
         return _run_experiment(root, params, retain)
 
 
@@ -120,7 +128,7 @@ def run_paths(paths: Iterable[str | Path], params: str | Path | None = None, *,
     ``validate:`` settings and folder names; a params file among ``paths`` is fully checked.
     ``retain``: as for :func:`run_experiment`.
     """
-    with _no_gc():
+    with _no_gc(retain):
         return _run_paths(paths, params, retain)
 
 
