@@ -5,19 +5,28 @@ a superset of JSON for this purpose, so one composer-based walker serves both.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
+
+# PyYAML is imported where YAML is read, not here: ``babyctl validate`` of JSONL files reads
+# none, and imports this module (for :func:`locate_json`) on its start-up path (~15 ms saved)
 
 
-#: libyaml's loader when PyYAML was built with it (10-20x faster), else the pure-Python one
-FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def fast_loader() -> type:
+    """libyaml's safe loader when PyYAML was built with it (10-20x faster), else the pure-Python one."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def node_tree(text: str) -> yaml.Node | None:
     """Compose ``text`` into a YAML node tree (positions kept); None if it cannot."""
+    import yaml
+
     try:
-        return yaml.compose(text, Loader=FAST_LOADER)
+        return yaml.compose(text, Loader=fast_loader())
     except yaml.YAMLError:
         return None
 
@@ -30,6 +39,8 @@ def locate(root: yaml.Node | None, loc: Sequence[str | int]) -> tuple[int, int]:
     """
     if root is None:
         return (1, 1)
+    import yaml
+
     node = root
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
     for part in loc:

@@ -188,10 +188,17 @@ def test_byte_chunks_cover_whole_lines(data, size):
     texts = data.decode().split("\n")
     if texts[-1] == "":
         texts.pop()
-    assert sum(c.lines for c in chunks) == len(texts)
-    assert [c.first for c in chunks] == [1 + sum(c.lines for c in chunks[:i]) for i in range(len(chunks))]
     lazy = LineTexts(data=data, chunks=chunks)
+    before = 0
+    for c in chunks:  # what the consumer does: each chunk's line count, in file order
+        part = data[c.start:c.end].decode().split("\n")
+        count = len(part) - (part[-1] == "")
+        assert lazy.counted(count) == before
+        before += count
+    assert before == len(texts)
     assert [lazy[n] for n in range(len(texts), 0, -1)] == texts[::-1]
+    with pytest.raises(IndexError):
+        lazy[len(texts) + 1]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

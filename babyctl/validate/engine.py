@@ -145,7 +145,7 @@ class Run:
         size = max(CHUNK_LINES, -(-len(items) // 4000)) if len(items) >= PARALLEL_MIN_LINES else max(len(items), 1)
         chunks = [items[i:i + size] for i in range(0, len(items), size)]
         parallel.run_in_order(chunks, lambda part: jsonl.examine_items(part, *args),
-                              self._consumer(src.display), _valid_result)
+                              self._consumer(src.display, relative=False), _valid_result)
 
     def check_curriculum_bytes(self, display: str, data: bytes) -> None:
         """A big curriculum file (LF endings, no BOM): byte chunks, each decoded where examined."""
@@ -153,19 +153,22 @@ class Run:
         self.lines[display] = jsonl.LineTexts(data=data, chunks=chunks)
         args = (display, self.settings, frozenset(self.known_codes))
         parallel.run_in_order(chunks, lambda chunk: jsonl.examine_bytes(data, chunk, *args),
-                              self._consumer(display), _valid_result)
+                              self._consumer(display, relative=True), _valid_result)
 
-    def _consumer(self, display: str):
+    def _consumer(self, display: str, relative: bool):
         """What takes each chunk's result, in file order: the per-line findings, then the
-        duplicate index (the one rule with state across lines)."""
+        duplicate index (the one rule with state across lines). ``relative``: the results
+        number lines from 1 in each chunk (byte chunks), and the lines before are added here."""
         dups, add, lines = self.dups, self.add, self.lines[display]
 
         def consume(chunk, result) -> None:
-            _, extra, records = result
+            count, extra, records = result
+            base = lines.counted(count) if relative else 0
             for number, col, code, msg in extra:
-                add(display, number, col, code, msg)
+                add(display, base + number, col, code, msg)
             examples = 0
             for number, pre, ignore, feat in records:
+                number += base
                 for col, code, msg, sev in pre:
                     add(display, number, col, code, msg, sev)
                 if feat is None:
@@ -290,8 +293,12 @@ def _big_file_bytes(path: Path) -> bytes | None:
 
 
 def _valid_result(chunk, result) -> bool:
-    """A chunk's :data:`~babyctl.validate.jsonl.Result` covers exactly the chunk's lines."""
-    return isinstance(result, tuple) and len(result) == 3 and result[0] == len(chunk) and isinstance(result[2], list)
+    """A chunk's :data:`~babyctl.validate.jsonl.Result` has the right shape and covers exactly
+    the chunk's lines (a list), or at least one line (a byte chunk: never empty)."""
+    if not (isinstance(result, tuple) and len(result) == 3 and isinstance(result[0], int)
+            and isinstance(result[2], list)):
+        return False
+    return result[0] >= 1 if isinstance(chunk, jsonl.ByteChunk) else result[0] == len(chunk)
 
 
 __all__ = ["Outcome", "Run", "check_path", "display_path"]

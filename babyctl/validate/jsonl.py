@@ -36,34 +36,32 @@ Result = tuple
 
 @dataclass(frozen=True)
 class ByteChunk:
-    """Whole lines ``data[start:end]`` of a file, the first numbered ``first``."""
+    """Whole lines ``data[start:end]`` of a file. The process that examines it numbers its
+    lines from 1 (counting them is part of splitting them); the consumer, taking chunks in
+    file order, knows how many lines came before and adds that (so nothing counts the whole
+    file's lines before the work is shared out)."""
 
     start: int
     end: int
-    first: int
-    lines: int
-
-    def __len__(self) -> int:
-        return self.lines
 
 
 def byte_chunks(data: bytes, size: int) -> list[ByteChunk]:
-    """``data`` cut after a line feed about every ``size`` bytes (C-level finds and counts)."""
-    chunks, start, first = [], 0, 1
+    """``data`` cut after a line feed about every ``size`` bytes (one C-level find a chunk)."""
+    chunks, start = [], 0
     while start < len(data):
         cut = data.find(b"\n", min(start + size, len(data)) - 1)
         end = len(data) if cut < 0 else cut + 1
-        lines = data.count(b"\n", start, end) + (data[end - 1:end] != b"\n")
-        chunks.append(ByteChunk(start, end, first, lines))
-        start, first = end, first + lines
+        chunks.append(ByteChunk(start, end))
+        start = end
     return chunks
 
 
 def examine_bytes(data: bytes, chunk: ByteChunk, display: str, settings: Settings,
                   known_codes: frozenset[str]) -> Result:
-    """Decode, split and examine one :class:`ByteChunk` of a file (LF endings, no BOM)."""
-    texts, found = decode_lines(data[chunk.start:chunk.end], display, chunk.first)
-    items, blank = jsonl_items(texts, chunk.first, found)
+    """Decode, split and examine one :class:`ByteChunk` of a file (LF endings, no BOM); its
+    lines are numbered from 1."""
+    texts, found = decode_lines(data[chunk.start:chunk.end], display, 1)
+    items, blank = jsonl_items(texts, 1, found)
     extra = [(f.line, f.col, f.code, f.message) for f in found]
     extra += [(number, 1, "BC008", "blank line") for number in blank]
     return len(texts), extra, examine(items, display, settings, known_codes)
@@ -177,24 +175,34 @@ def _escaped_controls(ex: Example) -> list[Hit]:
 
 class LineTexts:
     """A file's decoded lines by number: from a list already read, or from the file's bytes
-    and its :class:`ByteChunk` list (a chunk's line offsets are found on first use)."""
+    and its :class:`ByteChunk` list. Each chunk's line count is told (:meth:`counted`) in file
+    order as its result is consumed; a chunk's line offsets are found on first use."""
 
     def __init__(self, texts: list[str | None] | None = None, data: bytes = b"",
                  chunks: list[ByteChunk] | None = None):
         self._texts = texts
         self._data = data
         self._chunks = chunks or []
-        self._firsts = [c.first for c in self._chunks]
+        self._firsts = [1]  # first line number of each chunk counted so far, and of the next
         self._starts: dict[int, list[int]] = {}  # chunk index -> byte offset of each line
+
+    def counted(self, lines: int) -> int:
+        """The next chunk (in file order) holds ``lines`` lines; returns how many lines came
+        before it."""
+        before = self._firsts[-1] - 1
+        self._firsts.append(before + 1 + lines)
+        return before
 
     def __getitem__(self, number: int) -> str | None:
         if self._texts is not None:
             return self._texts[number - 1]
         i = bisect_right(self._firsts, number) - 1
+        if not 0 <= i < len(self._firsts) - 1:
+            raise IndexError(f"line {number} is not in a chunk counted so far")
         chunk = self._chunks[i]
         starts = self._starts.get(i)
         if starts is None:
             lengths = [n + 1 for n in map(len, self._data[chunk.start:chunk.end].split(b"\n"))]
             starts = self._starts[i] = list(accumulate(lengths, initial=chunk.start))
-        k = number - chunk.first
+        k = number - self._firsts[i]
         return self._data[starts[k]:starts[k + 1] - 1].decode("utf-8")

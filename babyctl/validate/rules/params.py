@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...locate import FAST_LOADER, locate, node_tree
+from ...locate import fast_loader, locate, node_tree
 from ..loader import Source, check_path, finding
 from ..rules.schema import validate_yaml_data
 
@@ -33,7 +33,7 @@ def parse_params(src: Source) -> tuple[object | None, list]:
         return None, out
     text = src.text()
     try:
-        data = yaml.load(text, Loader=FAST_LOADER)
+        data = yaml.load(text, Loader=fast_loader())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
