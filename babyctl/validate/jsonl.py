@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import accumulate, repeat
+from itertools import repeat
 
 from pydantic import ValidationError
 
@@ -199,10 +199,22 @@ class LineTexts:
         i = bisect_right(self._firsts, number) - 1
         if not 0 <= i < len(self._firsts) - 1:
             raise IndexError(f"line {number} is not in a chunk counted so far")
-        chunk = self._chunks[i]
         starts = self._starts.get(i)
         if starts is None:
-            lengths = [n + 1 for n in map(len, self._data[chunk.start:chunk.end].split(b"\n"))]
-            starts = self._starts[i] = list(accumulate(lengths, initial=chunk.start))
+            starts = self._starts[i] = _line_starts(self._data, self._chunks[i])
         k = number - self._firsts[i]
         return self._data[starts[k]:starts[k + 1] - 1].decode("utf-8")
+
+
+def _line_starts(data: bytes, chunk: ByteChunk) -> list[int]:
+    """Byte offset of each line of ``chunk``, then one past the end of its last line's line
+    feed (there or not). A C-level find per line: no copy of the chunk (a split of a 1 MB chunk
+    copies it into ~1,000 bytes objects: ~20x the time; a near-duplicate check of one line in
+    a chunk is enough to need this)."""
+    starts = [chunk.start]
+    find, end, at = data.find, chunk.end, chunk.start
+    while (at := find(b"\n", at, end) + 1) > 0:
+        starts.append(at)
+    if starts[-1] != end:  # the file's last line, without a line feed
+        starts.append(end + 1)
+    return starts

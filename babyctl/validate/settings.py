@@ -73,28 +73,32 @@ def _anchors(hints: set[str]) -> tuple[str, ...]:
 _FREQUENT = " etaoinsrhldcumfpgwyb.,vk'xjqz"
 
 
-def _gate(anchors: tuple[str, ...]) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
+def _gate(anchors: tuple[str, ...]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
     """``anchors`` grouped under a key: each anchor's least frequent character. A text holds an
     anchor only if it holds that anchor's key, so ``key in text`` (a memchr, much faster than a
-    substring search) rules out a whole group at once. Keys rarest first; a group of one anchor
-    is the anchor itself (one ``in``, no ``any``)."""
+    substring search) rules out a whole group at once. Keys rarest first. Each anchor comes
+    with its second least frequent character (its key again when it has one character), a
+    second memchr before the anchor's own search."""
     rank = {c: i for i, c in enumerate(_FREQUENT)}
-    groups: dict[str, list[str]] = {}
+
+    def rarity(c: str) -> int:
+        return -rank.get(c, len(rank))
+
+    groups: dict[str, list[tuple[str, str]]] = {}
     for a in anchors:
-        groups.setdefault(max(a, key=lambda c: rank.get(c, len(rank))), []).append(a)
-    order = sorted(groups, key=lambda c: -rank.get(c, len(rank)))
-    return tuple((k, groups[k][0] if len(groups[k]) == 1 else tuple(groups[k])) for k in order)
+        chars = sorted(set(a), key=lambda c: (rarity(c), c))
+        groups.setdefault(chars[0], []).append((chars[1] if len(chars) > 1 else chars[0], a))
+    order = sorted(groups, key=rarity)
+    return tuple((k, tuple(groups[k])) for k in order)
 
 
-def gate_passes(text: str, gate: tuple[tuple[str, str | tuple[str, ...]], ...]) -> bool:
+def gate_passes(text: str, gate: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> bool:
     """True when ``text`` holds some anchor of ``gate`` (see :func:`_gate`)."""
     for key, group in gate:
         if key in text:
-            if group.__class__ is str:
-                if group in text:
+            for second, anchor in group:
+                if second in text and anchor in text:
                     return True
-            elif any(map(text.__contains__, group)):
-                return True
     return False
 
 
@@ -122,7 +126,7 @@ class Settings:
     #: phrase's gate (see ``check_phrases``)
     first_hints: tuple[str, ...] | None = field(default=None, init=False, repr=False)
     #: ``first_hints`` grouped by key character (:func:`gate_passes`), or None
-    gate: tuple[tuple[str, str | tuple[str, ...]], ...] | None = field(default=None, init=False, repr=False)
+    gate: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.phrases and all(p.hints for p in self.phrases):
