@@ -285,21 +285,23 @@ def test_pre_gate_is_off_when_a_phrase_has_no_hints():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sets(st.text(alphabet="abcjkvy nt'.é", min_size=1, max_size=6), min_size=1, max_size=10),
-       st.text(alphabet="abcjkvy nt'.é", max_size=40))
+@given(st.sets(st.text(alphabet="abcjkvy nt'.é\\\"", min_size=1, max_size=6), min_size=1, max_size=10),
+       st.text(alphabet="abcjkvy nt'.é\\\"", max_size=40))
 def test_keyed_gate_equals_any_anchor(anchors, text):
     """Grouping anchors under a key character (checked first), each with a second character
     checked next, changes nothing: the gate passes exactly when the text holds some anchor;
     every anchor holds its key and its second character."""
-    from babyctl.validate.settings import _gate, gate_passes
+    from babyctl.validate.settings import _gate, gate_function, gate_passes
 
     gate = _gate(tuple(sorted(anchors)))
+    assert gate_function(gate)(text) == gate_passes(text, gate)
     assert sorted(a for _, group in gate for _, a in group) == sorted(anchors)
     assert all(key in a and second in a for key, group in gate for second, a in group)
     assert all(second != key or len(set(a)) == 1 for key, group in gate for second, a in group)
     assert gate_passes(text, gate) == any(a in text for a in anchors)
     s, _ = Settings.from_params(None)
     assert gate_passes(text, s.gate) == any(a in text for a in s.first_hints)
+    assert s.gate_test(text) == gate_passes(text, s.gate)
 
 
 @given(st.sets(st.text(alphabet="abcnot ", min_size=1, max_size=8), min_size=1, max_size=12))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .finding import Finding, default_severity
 
@@ -93,13 +94,26 @@ def _gate(anchors: tuple[str, ...]) -> tuple[tuple[str, tuple[tuple[str, str], .
 
 
 def gate_passes(text: str, gate: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> bool:
-    """True when ``text`` holds some anchor of ``gate`` (see :func:`_gate`)."""
+    """True when ``text`` holds some anchor of ``gate`` (see :func:`_gate`). The reference
+    for :func:`gate_function`."""
     for key, group in gate:
         if key in text:
             for second, anchor in group:
                 if second in text and anchor in text:
                     return True
     return False
+
+
+def gate_function(gate: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> Callable[[str], bool]:
+    """:func:`gate_passes` for one ``gate``, as a single short-circuit expression compiled once
+    (``k in t and (s in t and a in t or ...) or ...``, every string a constant written with
+    ``repr``): the per-turn check runs no loop and unpacks no tuple."""
+    if not gate:
+        return lambda t: False
+    expr = " or ".join(f"({key!r} in t and (" + " or ".join(f"{second!r} in t and {anchor!r} in t"
+                                                             for second, anchor in group) + "))"
+                       for key, group in gate)
+    return eval(compile(f"lambda t: {expr}", "<babyctl phrase gate>", "eval"), {"__builtins__": {}})
 
 
 @dataclass(frozen=True)
@@ -127,11 +141,14 @@ class Settings:
     first_hints: tuple[str, ...] | None = field(default=None, init=False, repr=False)
     #: ``first_hints`` grouped by key character (:func:`gate_passes`), or None
     gate: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] | None = field(default=None, init=False, repr=False)
+    #: :func:`gate_function` of ``gate``, or None
+    gate_test: Callable[[str], bool] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.phrases and all(p.hints for p in self.phrases):
             self.first_hints = _anchors({h for p in self.phrases for h in p.hints[0]})
             self.gate = _gate(self.first_hints)
+            self.gate_test = gate_function(self.gate)
 
     @classmethod
     def from_params(cls, params=None) -> tuple["Settings", list[tuple[int, str]]]:

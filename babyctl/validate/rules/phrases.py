@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from ..example import Example, Hit
-from ..settings import Settings, gate_passes
+from ..settings import Settings
 
 _BRACKET = re.compile(r"\[([^\[\]\n]{1,80})\](?!\()")
 _MARKER_WORD = re.compile(r"^\s*(?:insert|todo|tbd|fill[ -]?in|placeholder|your [a-z ]+ here)\b", re.IGNORECASE)
@@ -54,8 +54,8 @@ def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
     # so none spans two turns), so its regex would not run on any turn.
     one = len(turns) == 1
     low_all = turns[0][1].lower() if one else "\n".join([c for _, c in turns]).lower()
-    gate = settings.gate
-    if gate is not None and not gate_passes(low_all, gate):
+    gate = settings.gate_test
+    if gate is not None and not gate(low_all):
         return hits  # no anchor of any phrase's first hint group: no phrase passes its gate
     seen: dict[str, bool] = {}
     live = [p for p in phrases if _passes(p, low_all, seen)]
