@@ -100,7 +100,7 @@ def examine(items: list[tuple[int, str, bool]], display: str, settings: Settings
     out: list[Record] = []
     for number, text, had_ctrl in items:
         problems, ex = example_of(display, number, text, CurriculumExample)
-        pre = [(col, code, msg, None) for (_, col, code, msg) in problems]
+        pre = [(col, code, msg, None) for (_, col, code, msg) in problems] if problems else []
         if ex is None:
             out.append((number, pre, None, None))
             continue

@@ -41,16 +41,15 @@ _ORDERED: dict[tuple, bool] = {}
 def turns_clean(msgs: list[tuple[str, str]]) -> bool:
     """True only when :func:`check_turns` finds nothing: the roles, as a tuple, are a sequence
     in order (looked up, computed once per distinct sequence) and no content is empty or blank."""
-    roles = tuple([r for r, _ in msgs])
+    if not msgs:
+        return True  # no turns: check_turns finds nothing (the schema rule reports it)
+    roles, contents = zip(*msgs)  # C-level: the roles and the contents, as tuples
     ok = _ORDERED.get(roles)
     if ok is None:
         if len(_ORDERED) > 1024:
             _ORDERED.clear()
         ok = _ORDERED[roles] = not check_turns(_Roles([(r, "x") for r in roles]))
-    if not ok:
-        return False
-    contents = [c for _, c in msgs]
-    return all(contents) and not any(map(str.isspace, contents))
+    return ok and all(contents) and not any(map(str.isspace, contents))
 
 
 class _Roles:

@@ -218,12 +218,12 @@ def features(ex: Example) -> Features:
     if not (isinstance(ex_id, str) and ex_id):
         ex_id = None
     msgs = ex.messages
-    roles = tuple([r for r, _ in msgs])
+    roles, contents = zip(*msgs) if msgs else ((), ())  # C-level: as tuples
     if "system" in roles:
         system = " ".join([c for r, c in msgs if r == "system"]).casefold().split()
         text = features_text(msgs)
     else:
-        system, text = [], " \x00 ".join([c for _, c in msgs]).casefold()  # == features_text
+        system, text = [], " \x00 ".join(contents).casefold()  # == features_text
     if _single_spaced(text):  # the usual case: split + join would give ``text`` back
         n, joined = text.count(" ") + 1, text
     else:
