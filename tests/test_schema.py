@@ -180,6 +180,18 @@ def test_jsonschema_and_pydantic_agree(name, data):
         assert set(py_errors) <= CROSS_FIELD, f"model rejects ({py_errors}) what the schema accepts"
 
 
+@pytest.mark.parametrize("name", ["consent-record", "review-record"])
+def test_schema_version_true_is_not_1(name):
+    """True == 1 in Python, so a bare Literal[1] accepts JSON ``true`` even in strict mode; the
+    JSON Schema (const 1, type integer) does not. Both must refuse it (found by hypothesis)."""
+    doc = copy.deepcopy(GOOD[name][0])
+    doc["schema_version"] = True
+    js_ok, py_errors = verdicts(name, doc)
+    assert not js_ok and py_errors is not None
+    doc["schema_version"] = 1
+    assert verdicts(name, doc) == (True, None)
+
+
 def test_cross_field_rule_is_the_documented_difference():
     doc = copy.deepcopy(GOOD["consent-record"][0])
     doc["coding"] = {"decision": "yes"}  # coded, but no coder: only the model can see it

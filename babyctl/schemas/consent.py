@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from ._base import NonEmptyStr, Sha256Hex, Slug, Strict
+from ._base import NonEmptyStr, SchemaVersion1, Sha256Hex, Slug, Strict
 
 Decision = Literal["yes", "no", "conditional", "unclear", "uncoded"]
 
@@ -82,7 +82,7 @@ class Consented(Strict):
 
 
 class ConsentRecord(Strict):
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion1 = 1
     id: Slug
     substrate: Slug = Field(description="Substrate key in params.yaml")
     model_id: NonEmptyStr = Field(description="Hub model id, or a local name for local weights")

@@ -13,13 +13,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from ._base import NonEmptyStr, Sha256Hex, Slug, Strict
+from ._base import NonEmptyStr, SchemaVersion1, Sha256Hex, Slug, Strict
 
 Outcome = Literal["approved", "changes_requested"]
 
 
 class ReviewRecord(Strict):
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion1 = 1
     id: Slug = Field(description="Unique review id, by convention the file's stem")
     consent_record: Slug = Field(description="Id of the consent record whose condition this review satisfies")
     condition: Slug = Field(description="Id of a review_before_publication condition of that record")
