@@ -73,8 +73,11 @@ def _anchors(hints: set[str]) -> tuple[str, ...]:
 #: characters not listed count as rarer than all of these)
 _FREQUENT = " etaoinsrhldcumfpgwyb.,vk'xjqz"
 
+#: a phrase pre-gate (:func:`_gate`): (key character, ((second character, anchor), ...)), ...
+Gate = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
 
-def _gate(anchors: tuple[str, ...]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+
+def _gate(anchors: tuple[str, ...]) -> Gate:
     """``anchors`` grouped under a key: each anchor's least frequent character. A text holds an
     anchor only if it holds that anchor's key, so ``key in text`` (a memchr, much faster than a
     substring search) rules out a whole group at once. Keys rarest first. Each anchor comes
@@ -93,7 +96,7 @@ def _gate(anchors: tuple[str, ...]) -> tuple[tuple[str, tuple[tuple[str, str], .
     return tuple((k, tuple(groups[k])) for k in order)
 
 
-def gate_passes(text: str, gate: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> bool:
+def gate_passes(text: str, gate: Gate) -> bool:
     """True when ``text`` holds some anchor of ``gate`` (see :func:`_gate`). The reference
     for :func:`gate_function`."""
     for key, group in gate:
@@ -104,7 +107,7 @@ def gate_passes(text: str, gate: tuple[tuple[str, tuple[tuple[str, str], ...]], 
     return False
 
 
-def gate_function(gate: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> Callable[[str], bool]:
+def gate_function(gate: Gate) -> Callable[[str], bool]:
     """:func:`gate_passes` for one ``gate``, as a single short-circuit expression compiled once
     (``k in t and (s in t and a in t or ...) or ...``, every string a constant written with
     ``repr``): the per-turn check runs no loop and unpacks no tuple."""
@@ -140,7 +143,7 @@ class Settings:
     #: phrase's gate (see ``check_phrases``)
     first_hints: tuple[str, ...] | None = field(default=None, init=False, repr=False)
     #: ``first_hints`` grouped by key character (:func:`gate_passes`), or None
-    gate: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] | None = field(default=None, init=False, repr=False)
+    gate: Gate | None = field(default=None, init=False, repr=False)
     #: :func:`gate_function` of ``gate``, or None
     gate_test: Callable[[str], bool] | None = field(default=None, init=False, repr=False, compare=False)
 
