@@ -41,6 +41,7 @@ SIG_BITS = 512
 #: check: a bound on the words two examples can share, before reading either text (a power of
 #: two: ``h & (WORD_BITS - 1)`` is ``h % WORD_BITS``, negative ``h`` too)
 WORD_BITS = 512
+#: ``1 << i`` for every bit number ``word_bits`` can give (also for a smaller WORD_BITS, as tests set)
 _POWERS = [1 << i for i in range(WORD_BITS)]
 
 
@@ -252,8 +253,7 @@ def word_bits(words: list[str]) -> int:
     word only if they share its bit (the salted ``hash`` is fine: bits are compared only within
     the process that made them, and any hash keeps the bound exact). C-level: the distinct bit
     numbers, then a sum of their powers of two from a table."""
-    powers = _POWERS if len(_POWERS) == WORD_BITS else [1 << i for i in range(WORD_BITS)]
-    return sum(map(powers.__getitem__, set(map((WORD_BITS - 1).__and__, map(hash, words)))))
+    return sum(map(_POWERS.__getitem__, set(map((WORD_BITS - 1).__and__, map(hash, words)))))
 
 
 def signature(sketch: list[int]) -> int:
