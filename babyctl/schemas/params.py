@@ -32,13 +32,51 @@ class Substrate(P):
         return self
 
 
+class Match(P):
+    """What a control must match in its target condition, each with a tolerance (None: not checked).
+
+    See :mod:`babyctl.geometry` and docs/study-design.md.
+    """
+
+    examples: float | None = Field(default=0.0, ge=0, description="Relative difference allowed in example count")
+    tokens: float | None = Field(default=0.05, ge=0, description="Relative difference allowed in total tokens, "
+                                 "under each active substrate's tokenizer")
+    turns: float | None = Field(default=0.25, ge=0, description="Absolute difference allowed in mean turns per example")
+    lengths: float | None = Field(default=0.3, ge=0, le=1, description="Largest two-sample Kolmogorov-Smirnov distance "
+                                  "allowed between the assistant-turn length distributions (tokens)")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="The length test fails when its p-value is below alpha")
+    deviation: str | None = Field(default=None, description="Why this control does not match: a declared "
+                                  "deviation; the differences are then reported, not enforced")
+
+
 class Condition(P):
     description: str = ""
-    inputs: list[str] = Field(min_length=1, description="Curriculum files or folders, in module order")
+    inputs: list[str] = Field(default_factory=list, description="Curriculum files or folders, in module order")
     order: Literal["sequential", "shuffled"] = "sequential"
     seed: int = 0
     validation_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
-    expected_count: int = Field(ge=0, description="Examples after the build (train + validation)")
+    expected_count: int | None = Field(default=None, ge=0, description="Examples after the build (train + validation)")
+    kind: Literal["trained", "prompted"] = Field(default="trained", description="prompted: trains nothing; the base "
+                                                 "model is evaluated with the system prompt in system_prompt_file")
+    system_prompt_file: str | None = Field(default=None, description="kind prompted: the system prompt's file")
+    matches: str | None = Field(default=None, description="The condition this control is matched to (e.g. core)")
+    match: Match = Field(default_factory=Match, description="What is matched, with tolerances (when matches is set)")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "Condition":
+        if self.kind == "prompted":
+            if not self.system_prompt_file:
+                raise ValueError("a prompted condition needs system_prompt_file")
+            if self.inputs or self.matches:
+                raise ValueError("a prompted condition trains nothing: it takes no inputs or matches")
+        else:
+            if not self.inputs:
+                raise ValueError("inputs: a trained condition needs at least one curriculum file or folder")
+            if self.expected_count is None:
+                raise ValueError("expected_count: a trained condition needs it")
+            if self.system_prompt_file:
+                raise ValueError("system_prompt_file is for kind: prompted only")
+        return self
 
 
 class Lora(P):
@@ -154,4 +192,8 @@ class Params(P):
         for key in self.active_conditions:
             if key not in self.conditions:
                 raise ValueError(f"active_conditions names unknown condition {key!r}")
+        for key, cond in self.conditions.items():
+            target = self.conditions.get(cond.matches) if cond.matches else None
+            if cond.matches and (target is None or cond.matches == key or target.kind != "trained"):
+                raise ValueError(f"conditions.{key}.matches: {cond.matches!r} is not another trained condition")
         return self
