@@ -301,3 +301,13 @@ def report_section(root: str | Path, params: Params) -> list[str]:
         lines += [f"No dataset card for: {', '.join(missing)} (run: babyctl build <condition>).", ""]
     return lines
 
+
+
+def design_sections(params: Params, root: str | Path) -> list[str]:
+    """The report's study-design sections: training geometry (and, when it ran, the capability check)."""
+    out = report_section(root, params)
+    try:
+        from .capability import report_section as capability_section
+    except ImportError:  # pragma: no cover - the capability module is optional
+        return out
+    return out + capability_section(root, params)

@@ -1,8 +1,10 @@
 """Greedy, batched generation over the stimulus banks: ``babyctl eval``.
 
-The prompt is the substrate's own chat template applied to one user turn
-(``apply_chat_template(..., add_generation_prompt=True)``, which adds no second
-BOS), left-padded in batches. Baseline runs use the base model; trained runs load
+The prompt is the substrate's own chat template applied to the stimulus's conversation
+(system prompt, prior turns, the user turn; ``apply_chat_template(..., add_generation_prompt=True)``)
+plus its assistant prefill, which the model continues (:func:`.stimuli.render_prompt`); it is
+tokenised without added special tokens (the template writes the BOS), left-padded in batches, and
+recorded in each row as ``rendered_prompt``. Baseline runs use the base model; trained runs load
 the LoRA adapter from ``models/<S>/<C>/seed-<N>/adapter`` after checking its
 provenance names this substrate and this base model. Rows are appended durably as
 batches finish, so an interrupted eval resumes where it stopped.
@@ -23,7 +25,8 @@ from ..schemas.params import Params
 from ..schemas.provenance import AdapterProvenance, Provenance
 from . import runs
 from .resume import ResumableJsonl
-from .stimuli import LoadedStimulus, load_stimuli
+from .prompted import consent_condition, system_prompt
+from .stimuli import LoadedStimulus, load_stimuli, render_prompt, stimulus_fields
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
@@ -161,9 +164,7 @@ def _generate_batch(model, tok, prompts: list[str], max_new_tokens: int) -> list
     """Greedy completions for one batch: [{completion, n_input_tokens, n_output_tokens}]."""
     import torch
 
-    convs = [[{"role": "user", "content": p}] for p in prompts]
-    enc = tok.apply_chat_template(convs, add_generation_prompt=True, padding=True,
-                                  return_tensors="pt", return_dict=True)
+    enc = tok(prompts, add_special_tokens=False, padding=True, return_tensors="pt")  # rendered prompts
     enc = {k: v.to(model.device) for k, v in enc.items()}
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
@@ -175,7 +176,7 @@ def _generate_batch(model, tok, prompts: list[str], max_new_tokens: int) -> list
         new = out[i, width:]
         ids = new.tolist()
         n_out = ids.index(tok.eos_token_id) + 1 if tok.eos_token_id in ids else len(ids)
-        rows.append({"completion": tok.decode(new, skip_special_tokens=True),
+        rows.append({"rendered_prompt": prompts[i], "completion": tok.decode(new, skip_special_tokens=True),
                      "n_input_tokens": int(enc["attention_mask"][i].sum()),
                      "n_output_tokens": n_out})
     return rows
@@ -206,18 +207,22 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
                           "completions say which weights made them", path=params_path,
                           line=_line_of(params_path, ("substrates", run.substrate, "revision")))
     consent = load_consent(root / sub.consent_record)
-    require(consent, substrate=run.substrate, purpose="evaluation", condition=run.condition)
+    require(consent, substrate=run.substrate, purpose="evaluation", condition=consent_condition(run))
+    arm_prompt, arm_prompt_path = system_prompt(params, run, root)
     stimuli = load_stimuli(root / params.stimuli_dir, params.eval.banks or None)
     ref = runs.model_ref(run.substrate, sub, root)
     if sub.local_path and ref["weights_sha256"] is None:
         raise InputError("base model weights not found (run: babyctl tiny-model)",
                          path=root / sub.local_path)
     adir, a_sha, prov = (None, None, None)
-    if not run.is_baseline:
+    if run.is_trained:
         adir, a_sha, prov = check_adapter(run, root, ref)
     settings = {"do_sample": False, "max_new_tokens": params.eval.max_new_tokens,
                 "batch_size": params.eval.batch_size, "chat_template": sub.chat_template,
-                "prompt_format": "one user turn, apply_chat_template(add_generation_prompt=True)"}
+                "prompt_format": "system + prior turns + user turn, apply_chat_template(add_generation_prompt=True)"
+                                 " + assistant prefill"}
+    if arm_prompt is not None:
+        settings["arm_system_prompt_sha256"] = sha256_bytes(arm_prompt.encode())
     fingerprint = sha256_bytes(json.dumps({"model": ref, "adapter_sha256": a_sha,
                                            "settings": settings}, sort_keys=True).encode())[:16]
     out_dir = run.eval_dir(root)
@@ -234,9 +239,9 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
             task = bar.add_task(f"eval {run.label}", total=len(stimuli), completed=reused)
             for start in range(0, len(todo), bs):
                 batch: list[LoadedStimulus] = todo[start:start + bs]
-                outs = _generate_batch(model, tok, [s.stimulus.prompt for s in batch],
+                outs = _generate_batch(model, tok, [render_prompt(tok, s.stimulus, arm_prompt) for s in batch],
                                        params.eval.max_new_tokens)
-                rows = [_row(s, o, run, ref, a_sha, settings, fingerprint) for s, o in zip(batch, outs)]
+                rows = [_row(s, o, run, ref, a_sha, settings, fingerprint, arm_prompt) for s, o in zip(batch, outs)]
                 store.append(rows)
                 for r in rows:
                     done[r["stimulus_id"]] = r
@@ -246,16 +251,17 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
     final = store.finish(ordered)
     prov_path = out_dir / runs.PROVENANCE
     _write_provenance(prov_path, params, run, root, stimuli, ref, adir, a_sha, consent, settings,
-                      params_path)
+                      params_path, arm_prompt_path)
     return EvalResult(final, prov_path, len(stimuli), len(todo), reused, store.stale, settings)
 
 
 def _row(s: LoadedStimulus, out: dict, run: runs.RunSpec, ref: dict, a_sha: str | None,
-         settings: dict, fingerprint: str) -> dict:
+         settings: dict, fingerprint: str, arm_prompt: str | None = None) -> dict:
     st = s.stimulus
     return {
         "stimulus_id": st.id, "bank": st.bank, "sub_category": st.sub_category,
-        "difficulty": st.difficulty, "prompt": st.prompt, "trap": st.trap,
+        "difficulty": st.difficulty, "prompt": st.prompt, "trap": st.trap, **stimulus_fields(st),
+        **({"arm_system_prompt": arm_prompt} if arm_prompt is not None else {}),
         "substrate": run.substrate, "condition": run.condition_label, "seed": run.seed,
         "model_id": runs.model_id(ref), "model_sha256": ref["weights_sha256"],
         "model_revision": ref["revision"], "adapter_sha256": a_sha,
@@ -266,15 +272,18 @@ def _row(s: LoadedStimulus, out: dict, run: runs.RunSpec, ref: dict, a_sha: str 
 
 def _write_provenance(path: Path, params: Params, run: runs.RunSpec, root: Path,
                       stimuli: list[LoadedStimulus], ref: dict, adir: Path | None, a_sha: str | None,
-                      consent, settings: dict, params_path) -> None:
+                      consent, settings: dict, params_path, arm_prompt_path: Path | None = None) -> None:
     inputs = [file_hash(p, root) for p in sorted({s.path for s in stimuli})]
     inputs.append(file_hash(consent.path, root))
+    if arm_prompt_path is not None:
+        inputs.append(file_hash(arm_prompt_path, root))
     if adir is not None:
         inputs.append(file_hash(adir / ADAPTER_WEIGHTS, root))
     if ref["local_path"]:
         inputs += [file_hash(f, root) for f in runs.weights_files(root / ref["local_path"])]
     cmd = (f"babyctl eval --substrate {run.substrate} "
-           + ("--baseline" if run.is_baseline else f"--condition {run.condition} --seed {run.seed}"))
+           + ("--baseline" if run.is_baseline else f"--condition {run.condition}"
+              + (f" --seed {run.seed}" if run.is_trained else "")))
     prov = Provenance(
         **base_fields(cmd, root), inputs=inputs, seed=run.seed,
         params={"eval": params.eval.model_dump(mode="json", include={"banks", "max_new_tokens",

@@ -22,6 +22,7 @@ from ..consent import load_consent
 from ..documents import read_text
 from ..errors import BabyctlError, InputError, IntegrityError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text
+from ..geometry import design_sections
 from ..provenance import base_fields, file_hash
 from ..schemas.params import Params
 from ..schemas.provenance import Provenance
@@ -44,12 +45,7 @@ class ReportResult:
 def find_scores(root: Path, params: Params) -> tuple[list[Path], list[Path]]:
     """(included, left out) ``scores.jsonl`` files under ``eval/``: included are the baselines of
     active substrates and the runs of active substrates x active conditions x training seeds."""
-    wanted = set()
-    for s in params.active_substrates:
-        wanted.add(runs.RunSpec(s).label)
-        for c in params.active_conditions:
-            for n in params.training.seeds:
-                wanted.add(runs.RunSpec(s, c, n).label)
+    wanted = {r.label for r in runs.active_runs(params)}
     included, left_out = [], []
     for path in sorted((root / "eval").glob("**/" + runs.SCORES)):
         label = path.parent.relative_to(root / "eval").as_posix()
@@ -154,7 +150,9 @@ def render_markdown(summary: Summary, params: Params, root: Path, included: list
         out += [f"- {n}" for n in consent_notes] + [""]
     out += ["## Method", "",
             f"- Completions: greedy decoding, `max_new_tokens` {params.eval.max_new_tokens}, the "
-            "substrate's own chat template, one user turn per stimulus.",
+            "substrate's own chat template over each stimulus's conversation (system prompt, prior turns, "
+            "user turn; an assistant prefill is continued). A prompted-only arm is the base model with its "
+            "condition's system prompt.",
             f"- Rate per substrate x condition x bank: share of completions with the signal; {conf} "
             f"CI from a percentile cluster bootstrap over stimuli ({b.n_resamples} resamples, seed "
             f"{b.seed}). All observations of one stimulus (every fine-tuning seed) are resampled "
@@ -230,6 +228,7 @@ def render_markdown(summary: Summary, params: Params, root: Path, included: list
             k = "n/a" if _num(v["kappa"]) is None else f"{v['kappa']:.3f}"
             out.append(f"| {s}/{c} | {k} | {v['n_rated_by_all']} | {v['n_completions']} |")
         out.append("")
+    out += design_sections(params, root)  # training geometry, capability check (babyctl.geometry, issue 18)
     if plots:
         out += ["## Plots", ""]
         out += [f"![{p.stem}](plots/{p.name})" for p in plots] + [""]

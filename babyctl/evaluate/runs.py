@@ -2,6 +2,8 @@
 
 * baseline: ``eval/<S>/baseline/``
 * trained:  ``eval/<S>/<C>/seed-<N>/`` (adapter from ``models/<S>/<C>/seed-<N>/adapter``)
+* prompted: ``eval/<S>/<C>/`` (a condition of kind ``prompted``: the base model with the
+  condition's system prompt; no adapter, no training seed)
 """
 from __future__ import annotations
 
@@ -32,6 +34,15 @@ class RunSpec:
         return self.condition is None
 
     @property
+    def is_prompted(self) -> bool:
+        """A prompted-only arm: a condition without a training seed (no adapter)."""
+        return self.condition is not None and self.seed is None
+
+    @property
+    def is_trained(self) -> bool:
+        return self.condition is not None and self.seed is not None
+
+    @property
     def condition_label(self) -> str:
         return BASELINE if self.condition is None else self.condition
 
@@ -40,6 +51,8 @@ class RunSpec:
         """``S/baseline`` or ``S/C/seed-N``."""
         if self.is_baseline:
             return f"{self.substrate}/{BASELINE}"
+        if self.is_prompted:
+            return f"{self.substrate}/{self.condition}"
         return f"{self.substrate}/{self.condition}/seed-{self.seed}"
 
     def eval_dir(self, root: str | Path = ".") -> Path:
@@ -47,8 +60,8 @@ class RunSpec:
 
     def model_dir(self, root: str | Path = ".") -> Path:
         """``models/<S>/<C>/seed-<N>`` (trained runs only)."""
-        if self.is_baseline:
-            raise UsageError("a baseline run has no adapter")
+        if not self.is_trained:
+            raise UsageError("a baseline or prompted run has no adapter")
         return Path(root) / "models" / self.substrate / str(self.condition) / f"seed-{self.seed}"
 
 
@@ -62,12 +75,27 @@ def make_run(params: Params, substrate: str, *, baseline: bool, condition: str |
         if condition is not None or seed is not None:
             raise UsageError("--baseline takes no --condition or --seed")
         return RunSpec(substrate)
+    if condition is not None and condition in params.conditions and params.conditions[condition].kind == "prompted":
+        if seed is not None:
+            raise UsageError(f"condition {condition!r} is prompted-only: it has no training seed (drop --seed)")
+        return RunSpec(substrate, condition)
     if condition is None or seed is None:
-        raise UsageError("pass --baseline, or both --condition C and --seed N")
+        raise UsageError("pass --baseline, or both --condition C and --seed N (no seed for a prompted condition)")
     if condition not in params.conditions:
         raise UsageError(f"unknown condition {condition!r} (params.yaml knows: "
                          f"{', '.join(params.conditions)})")
     return RunSpec(substrate, condition, seed)
+
+
+def active_runs(params: Params) -> list[RunSpec]:
+    """Every eval run of the study: per active substrate the baseline, each active trained
+    condition x training seed, and each active prompted arm."""
+    out = []
+    for s in params.active_substrates:
+        out.append(RunSpec(s))
+        out += [RunSpec(s, c, n) for c in params.active_conditions for n in params.training.seeds]
+        out += [RunSpec(s, c) for c in params.active_prompted]
+    return out
 
 
 def weights_files(folder: Path) -> list[Path]:

@@ -22,6 +22,7 @@ from . import runs
 from .judges import Panel
 from .resume import ResumableJsonl, _read_rows
 from .signals import compile_signals, score_text
+from .stimuli import judge_prompt
 
 #: fields copied from a completion row into its score row
 CARRIED = ("stimulus_id", "bank", "sub_category", "difficulty", "substrate", "condition", "seed")
@@ -77,7 +78,7 @@ def score_run(params: Params, run_dir: str | Path, *, params_path: str | Path = 
                 row["signals"] = score_text(c["completion"], signals)
                 row["judge"] = None
                 if panel is not None:
-                    row["judge"] = panel.judge(c["bank"], c.get("prompt", ""), c["completion"],
+                    row["judge"] = panel.judge(c["bank"], judge_prompt(c), c["completion"],
                                                c.get("trap"))
                     failures += sum(v["verdict"] is None for v in row["judge"]["votes"])
                 row["fingerprint"] = fingerprint

@@ -177,6 +177,8 @@ class Params(P):
     active_substrates: list[str] = Field(min_length=1, description="The one param that switches")
     conditions: dict[str, Condition]
     active_conditions: list[str] = Field(min_length=1)
+    active_prompted: list[str] = Field(default_factory=list, description="Prompted-only arms (conditions of "
+                                       "kind prompted): evaluated, never trained; not in active_conditions")
     training: Training = Field(default_factory=Training)
     eval: Eval = Field(default_factory=Eval)
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
@@ -192,6 +194,13 @@ class Params(P):
         for key in self.active_conditions:
             if key not in self.conditions:
                 raise ValueError(f"active_conditions names unknown condition {key!r}")
+        for key in self.active_conditions:
+            if self.conditions[key].kind == "prompted":
+                raise ValueError(f"active_conditions names {key!r}, a prompted condition: the train matrix spans "
+                                 "active_conditions; list prompted arms under active_prompted")
+        for key in self.active_prompted:
+            if key not in self.conditions or self.conditions[key].kind != "prompted":
+                raise ValueError(f"active_prompted names {key!r}, which is not a condition of kind prompted")
         for key, cond in self.conditions.items():
             target = self.conditions.get(cond.matches) if cond.matches else None
             if cond.matches and (target is None or cond.matches == key or target.kind != "trained"):
