@@ -275,7 +275,7 @@ def report_section(root: str | Path, params: Params) -> list[str]:
 
     root = Path(root)
     summaries, missing, matches = [], [], []
-    for c in params.active_conditions:
+    for c in [*params.active_conditions, *params.active_prompted]:
         cond = params.conditions[c]
         if cond.kind == "prompted":
             summaries.append({"condition": c, "examples": 0, "mean_turns": 0, "kind": "prompted"})
