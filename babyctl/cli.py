@@ -242,6 +242,36 @@ def eval_cmd(
     typer.echo(f"{_shown(scored.scores)} ({scored.total} rows: {scored.scored} scored, {scored.reused} reused{fails})")
 
 
+@app.command("capability")
+def capability_cmd(
+    substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
+    baseline: bool = typer.Option(False, "--baseline", help="Check the base model (no adapter)."),
+    condition: Optional[str] = typer.Option(None, "--condition", help="Condition of the adapter."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Capability check: lm-evaluation-harness on params capability.tasks for one run.
+
+    Writes eval-capability/<S>/baseline/ or eval-capability/<S>/<C>/seed-<N>/ (results.json,
+    samples.jsonl, provenance.json). Local tasks live in capability/<task>.yaml; nothing is downloaded.
+
+    Example: babyctl capability --substrate tiny --condition core --seed 1
+    """
+    from .capability import run_capability
+    from .config import experiment_root, load_params as _load
+    from .evaluate.runs import make_run
+
+    p = _load(params)
+    run = make_run(p, substrate, baseline=baseline, condition=condition, seed=seed)
+    result = run_capability(p, run, experiment_root(params), params_path=params)
+    for name, t in result.tasks.items():
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in t["metrics"].items() if isinstance(v, (int, float)))
+        typer.echo(f"{run.label}: {name}: {t['n']} items, {metrics}")
+    if not result.ran:
+        typer.echo(f"{run.label}: capability.tasks is empty: nothing ran (recorded)")
+    typer.echo(_shown(result.out_dir / "results.json"))
+
+
 @app.command("report")
 def report_cmd(params: Path = ParamsOpt) -> None:
     """Rates with cluster-bootstrap CIs, seed spread, baseline-vs-trained differences (Holm).

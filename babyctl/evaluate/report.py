@@ -22,6 +22,7 @@ from ..consent import load_consent
 from ..documents import read_text
 from ..errors import BabyctlError, InputError, IntegrityError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text
+from ..capability import result_files as capability_files, score_rows as capability_rows
 from ..geometry import design_sections
 from ..provenance import base_fields, file_hash
 from ..schemas.params import Params
@@ -271,7 +272,7 @@ def build_report(params_path: str | Path = "params.yaml") -> ReportResult:
     if not included:
         raise InputError("no scores of active runs found under eval/ (run: babyctl eval first)",
                          path=root / "eval")
-    rows = read_scores(included)
+    rows = read_scores(included) + capability_rows(root, params)  # capability items: same inference
     b = params.eval.bootstrap
     summary = summarise(rows, n_resamples=b.n_resamples, seed=b.seed, confidence=b.confidence)
     plot_dir = root / "reports" / "plots"
@@ -288,7 +289,7 @@ def build_report(params_path: str | Path = "params.yaml") -> ReportResult:
                              path=Path(params_path))
     result = ReportResult(summary=summary, included=included, left_out=left_out)
     reports = root / "reports"
-    prov = Provenance(**base_fields("babyctl report", root), inputs=[file_hash(p, root) for p in included],
+    prov = Provenance(**base_fields("babyctl report", root), inputs=[file_hash(p, root) for p in included + capability_files(root, params)],
                       seed=b.seed, params={"eval": {"bootstrap": b.model_dump(mode="json")},
                                            "active_substrates": params.active_substrates,
                                            "active_conditions": params.active_conditions,

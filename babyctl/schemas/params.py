@@ -132,6 +132,18 @@ class Eval(P):
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
 
 
+class Capability(P):
+    """The optional capability check: lm-evaluation-harness tasks run on the baseline and each adapter
+    (:mod:`babyctl.capability`, docs/study-design.md)."""
+
+    tasks: list[str] = Field(default_factory=list, description="lm-eval task names; a name with a "
+                             "<task_dir>/<name>.yaml is a local task. Empty: the stage records that nothing ran")
+    task_dir: str = Field(default="capability", description="Local task definitions (YAML + data)")
+    num_fewshot: int = Field(default=0, ge=0)
+    limit: int | None = Field(default=None, gt=0, description="At most this many items per task")
+    batch_size: int = Field(default=8, gt=0)
+
+
 class Phrase(P):
     code: str = Field(pattern=r"^BC\d{3}$")
     pattern: str
@@ -181,6 +193,7 @@ class Params(P):
                                        "kind prompted): evaluated, never trained; not in active_conditions")
     training: Training = Field(default_factory=Training)
     eval: Eval = Field(default_factory=Eval)
+    capability: Capability = Field(default_factory=Capability)
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
     publish: Publish = Field(default_factory=Publish)
 
