@@ -32,7 +32,6 @@ from .provenance import base_fields, file_hash
 from .schemas.params import Params
 from .schemas.provenance import Provenance
 
-RESULTS_DIR = "eval-capability"
 RESULTS = "results.json"
 SAMPLES = "samples.jsonl"
 PROVENANCE = "provenance.json"
@@ -55,7 +54,10 @@ class CapabilityResult:
 
 
 def results_dir(run, root: str | Path) -> Path:
-    return Path(root) / RESULTS_DIR / run.label
+    """:func:`babyctl.study.capability_dir` of ``run``."""
+    from .study import capability_dir
+
+    return capability_dir(root, run.substrate, run.condition, run.seed)
 
 
 # --- local tasks -----------------------------------------------------------------------------------

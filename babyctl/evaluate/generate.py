@@ -5,7 +5,7 @@ The prompt is the substrate's own chat template applied to the stimulus's conver
 plus its assistant prefill, which the model continues (:func:`.stimuli.render_prompt`); it is
 tokenised without added special tokens (the template writes the BOS), left-padded in batches, and
 recorded in each row as ``rendered_prompt``. Baseline runs use the base model; trained runs load
-the LoRA adapter from ``models/<S>/<C>/seed-<N>/adapter`` after checking its
+the LoRA adapter from the run folder's ``adapter/`` after checking its
 provenance names this substrate and this base model. Rows are appended durably as
 batches finish, so an interrupted eval resumes where it stopped.
 """
