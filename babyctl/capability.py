@@ -214,11 +214,20 @@ def _evaluate(params: Params, run, root: Path, ref: dict, adir: Path | None,
             for m in metric_names:
                 if isinstance(item.get(m), (int, float)):
                     samples.append({"task": name, "doc_id": item["doc_id"], "doc_hash": item.get("doc_hash"),
-                                    "metric": m, "value": float(item[m])})
+                                    "metric": m, "value": float(item[m]),
+                                    "loglikelihoods": _loglikelihoods(item)})
     import lm_eval as _le
 
     versions = {"lm_eval_version": getattr(_le, "__version__", None) or res.get("lm_eval_version")}
     return tasks_out, samples, versions
+
+
+def _loglikelihoods(item: dict) -> list[float] | None:
+    """Per-choice log-likelihoods of a multiple-choice item (lm-eval's ``filtered_resps``), else None."""
+    try:
+        return [round(float(r[0]), 6) for r in item.get("filtered_resps") or []] or None
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 # --- the report ----------------------------------------------------------------------------------------

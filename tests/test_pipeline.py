@@ -67,7 +67,9 @@ def set_param(repo, dotted: str, value) -> None:
 
 @pytest.mark.parametrize("param, value, stages", [
     ("training.learning_rate", 0.002, {"train@tiny-core-1"}),
-    ("eval.max_new_tokens", 16, {"eval-baseline@tiny", "eval@tiny-core-1", "report"}),
+    ("eval.max_new_tokens", 16, {"eval-baseline@tiny", "eval@tiny-core-1", "eval-prompted@tiny-core-prompted",
+                                 "report"}),
+    ("capability.num_fewshot", 1, {"capability-baseline@tiny", "capability@tiny-core-1"}),
     ("conditions.core.seed", 5, {"validate", "build@core"}),
     ("conditions.neutral.expected_count", 9, {"validate"}),  # an inactive condition: no build@neutral
     ("publish.citation", "x", set()),  # nothing in the pipeline reads publish
