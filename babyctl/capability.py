@@ -92,17 +92,19 @@ def load_local_task(task_dir: Path, name: str) -> LocalTask | None:
         for split, rel in data_files.items():
             f = (task_dir / str(rel)).resolve()
             if not f.is_file():
-                raise InputError(f"data file {rel!r} of split {split!r} not found", path=path,
-                                 line=_line_of(raw, "data_files"))
+                raise InputError(f"data file {rel!r} of split {split!r} not found (paths are relative to "
+                                 f"{task_dir})", path=path, line=_line_of(raw, f"{split}:", str(rel)))
             fixed[split] = str(f)
             files.append(f)
         cfg = {**cfg, "dataset_kwargs": {**cfg["dataset_kwargs"], "data_files": fixed}}
     return LocalTask(name, cfg, files, sha256_bytes(raw))
 
 
-def _line_of(raw: bytes, key: str) -> int | None:
+def _line_of(raw: bytes, key: str, contains: str = "") -> int | None:
+    """1-based line of the first ``key:`` (or ``key``, when it ends with a colon) holding ``contains``."""
+    key = key if key.endswith(":") else key + ":"
     for no, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
-        if line.strip().startswith(f"{key}:"):
+        if line.strip().startswith(key) and contains in line:
             return no
     return None
 
@@ -197,9 +199,10 @@ def _evaluate(params: Params, run, root: Path, ref: dict, adir: Path | None,
             bootstrap_iters=0, random_seed=0, numpy_random_seed=0, torch_random_seed=0, fewshot_random_seed=0,
             verbosity="ERROR")
     except (KeyError, ValueError, FileNotFoundError, ConnectionError) as e:
+        local_note = (f"; not local (no {cap.task_dir}/<name>.yaml): {', '.join(builtin)}" if builtin else "")
         raise EnvironmentProblem(f"lm-eval could not run the tasks {cap.tasks}: {type(e).__name__}: "
-                                 f"{str(e).splitlines()[0] if str(e) else ''} (a built-in task needs its data set "
-                                 "in the local Hugging Face cache)")
+                                 f"{str(e).splitlines()[0] if str(e) else ''}{local_note} (a built-in lm-eval task "
+                                 "needs its data set in the local Hugging Face cache)")
     tasks_out, samples = {}, []
     for name in cap.tasks:
         cfg = res["configs"].get(name, {})

@@ -20,7 +20,7 @@ SHARED = REPO.parent / "shared" / "three-babies"
 #: what a copy of the example experiment contains (relative to the repo root)
 EXPERIMENT_FILES = ("params.yaml", "dvc.yaml", "curriculum", "consent_records", "reviews", "stimuli", "schemas",
                     ".dvcignore")
-EXPERIMENT_FILES += ("prompts",)  # prompted-only arms' system prompts (issue 18)
+EXPERIMENT_FILES += ("prompts", "capability")  # prompted arms' system prompts, capability tasks (issue 18)
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -57,10 +57,11 @@ def _loglikelihoods(exp: Path, question: str, choices: list[str], adapter: Path 
     model.eval()
     context = f"Question: {question}\nAnswer:"
     out = []
-    for choice in choices:
+    for choice in choices:  # lm-eval's hf model scores after a BOS token; the choice follows a space
         ctx = tok(context, add_special_tokens=False)["input_ids"]
         full = tok(context + " " + choice, add_special_tokens=False)["input_ids"]
         cont = full[len(ctx):]
+        ctx = [tok.bos_token_id] + ctx
         ids = torch.tensor([(ctx + cont)[:-1]])
         with torch.no_grad():
             logp = torch.log_softmax(model(ids).logits[0], dim=-1)
