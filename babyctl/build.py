@@ -54,7 +54,7 @@ from .study import DEFAULT_PARAMS, TRAIN_FILE, VALID_FILE
 
 
 @dataclass
-class Example:
+class BuildExample:
     """One validated input line and where it came from."""
 
     id: str
@@ -63,6 +63,9 @@ class Example:
     path: str  # relative to the experiment root, POSIX
     line: int
     record: dict
+
+
+Example = BuildExample  # the old name, kept while in-flight branches merge; use BuildExample
 
 
 @dataclass
@@ -107,11 +110,11 @@ def expand_inputs(inputs: list[str], root: Path) -> list[Path]:
     return files
 
 
-def read_examples(path: Path, root: Path) -> tuple[list[Example], bytes]:
+def read_examples(path: Path, root: Path) -> tuple[list[BuildExample], bytes]:
     """Parse and validate every line of one JSONL file; raise on the first bad line."""
     rel = path.relative_to(root).as_posix()
     raw = read_bytes(path, "curriculum file")
-    out: list[Example] = []
+    out: list[BuildExample] = []
     for no, line, obj in parse_jsonl(decode(raw, rel, "curriculum file"), rel, "example"):
         try:
             CurriculumExample.model_validate_json(line)  # JSON mode: ISO dates are dates
@@ -120,13 +123,13 @@ def read_examples(path: Path, root: Path) -> tuple[list[Example], bytes]:
         meta = obj.get("metadata") or {}
         ex_id = meta.get("id") or f"{path.stem}-L{no}-{sha256_bytes(line.encode('utf-8'))[:8]}"
         record = {"messages": obj["messages"], "metadata": {**meta, "id": ex_id}}
-        out.append(Example(id=ex_id, module=meta.get("module") or path.stem,
+        out.append(BuildExample(id=ex_id, module=meta.get("module") or path.stem,
                            author=meta.get("author") or "(unattributed)", path=rel, line=no,
                            record=record))
     return out, raw
 
 
-def split_validation(examples: list[Example], fraction: float, seed: int) -> set[str]:
+def split_validation(examples: list[BuildExample], fraction: float, seed: int) -> set[str]:
     """Ids of the validation examples (see the module docstring)."""
     n_valid = math.floor(len(examples) * fraction + 0.5) if fraction > 0 else 0
     if n_valid == 0:
@@ -137,12 +140,12 @@ def split_validation(examples: list[Example], fraction: float, seed: int) -> set
     return {ex.id for ex in sorted(examples, key=key)[:n_valid]}
 
 
-def collect(condition: str, cond: Condition, root: Path, params_path: Path) -> tuple[list[Example], list[dict], dict[str, int]]:
+def collect(condition: str, cond: Condition, root: Path, params_path: Path) -> tuple[list[BuildExample], list[dict], dict[str, int]]:
     """Read and check a condition's inputs: (examples in module order, input file records, count per file).
 
     Ids must be unique; the total must equal ``expected_count``."""
     files = expand_inputs(cond.inputs, root)
-    examples: list[Example] = []
+    examples: list[BuildExample] = []
     inputs_meta: list[dict] = []
     per_file: dict[str, int] = {}
     for f in files:
@@ -152,7 +155,7 @@ def collect(condition: str, cond: Condition, root: Path, params_path: Path) -> t
         inputs_meta.append({"path": rel, "sha256": sha256_bytes(raw), "size": len(raw), "examples": len(exs)})
         examples.extend(exs)
 
-    seen: dict[str, Example] = {}
+    seen: dict[str, BuildExample] = {}
     for ex in examples:
         if ex.id in seen:
             first = seen[ex.id]
@@ -171,12 +174,12 @@ def collect(condition: str, cond: Condition, root: Path, params_path: Path) -> t
     return examples, inputs_meta, per_file
 
 
-def _training_split(examples: list[Example], cond: Condition) -> list[Example]:
+def _training_split(examples: list[BuildExample], cond: Condition) -> list[BuildExample]:
     valid_ids = split_validation(examples, cond.validation_fraction, cond.seed)
     return [ex for ex in examples if ex.id not in valid_ids]
 
 
-def check_geometry(condition: str, cond: Condition, train: list[Example], params: Params, root: Path,
+def check_geometry(condition: str, cond: Condition, train: list[BuildExample], params: Params, root: Path,
                    params_path: Path) -> tuple[dict, dict | None]:
     """The condition's training geometry (card summary) and, for a matched control, the match
     record; a control that does not match (and declares no deviation) fails with the table."""
@@ -207,7 +210,7 @@ def check_geometry(condition: str, cond: Condition, train: list[Example], params
     return geo.summary(), record
 
 
-def sources_summary(examples: list[Example]) -> dict:
+def sources_summary(examples: list[BuildExample]) -> dict:
     """Examples per ``metadata.source``, and per generator (model@revision) for generated ones."""
     sources = Counter(str(ex.record["metadata"].get("source") or "(none)") for ex in examples)
     gens: Counter = Counter()

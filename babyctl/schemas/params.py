@@ -50,6 +50,8 @@ class Match(P):
 
 
 class Condition(P):
+    """A study condition: a training-set recipe (not a condition attached to a consent record)."""
+
     description: str = ""
     inputs: list[str] = Field(default_factory=list, description="Curriculum files or folders, in module order")
     order: Literal["sequential", "shuffled"] = "sequential"
@@ -77,6 +79,9 @@ class Condition(P):
             if self.system_prompt_file:
                 raise ValueError("system_prompt_file is for kind: prompted only")
         return self
+
+
+StudyCondition = Condition  # the name babyctl.schemas exports
 
 
 class Lora(P):
