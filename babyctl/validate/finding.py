@@ -83,6 +83,10 @@ _RULES = [
     Rule("BC105", "unknown-kind", "warning",
          "a file whose kind (curriculum, consent, stimuli, params) cannot be told; only encoding and syntax are checked",
          "`notes/x.jsonl` with no `messages` key"),
+    Rule("BC107", "generated-provenance", "error",
+         "a `source: generated` example whose `metadata.generator` lacks model, revision, system prompt (or its "
+         "sha256), sampling or date, or whose system prompt does not match its sha256",
+         "`\"source\": \"generated\"` with no `generator`"),
     # --- BC2xx chat structure
     Rule("BC201", "turn-order", "error",
          "turns are not: optional leading system, then user/assistant alternating from user",
@@ -140,6 +144,9 @@ _RULES = [
     Rule("BC601", "duplicate-stimulus-id", "error", "a stimulus id used earlier, in any bank", "`fawn-001` twice"),
     Rule("BC602", "bank-mismatch", "error", "a stimulus's `bank` differs from its file's stem",
          "`\"bank\": \"jailbreak\"` in `fawning.jsonl`"),
+    Rule("BC603", "prefill-trailing-space", "warning",
+         "a stimulus `prefill` that ends in whitespace (BPE tokenizers attach a space to the next word, so the "
+         "model continues from an unusual token)", "`\"prefill\": \"Sure, \"`"),
     # --- BC7xx params.yaml
     Rule("BC701", "params-schema", "error", "params.yaml does not match the `Params` model", "`training: {r: -1}`"),
     Rule("BC702", "params-input-missing", "error", "a condition's input file or folder does not exist",
@@ -149,6 +156,8 @@ _RULES = [
     Rule("BC704", "bad-phrase-pattern", "error", "a `validate.phrases` pattern that is not a valid regex", "`pattern: \"as an (AI\"`"),
     Rule("BC705", "unknown-rule-code", "warning", "`validate.severity` or a phrase names a code that is not registered",
          "`severity: {BC999: off}`"),
+    Rule("BC707", "system-prompt-missing", "error", "a prompted condition's `system_prompt_file` does not exist",
+         "`system_prompt_file: prompts/gone.md`"),
     Rule("BC706", "unknown-bank", "error", "`eval.banks` names a bank with no `stimuli/<bank>.jsonl`", "`banks: [gone]`"),
 ]
 

@@ -65,6 +65,9 @@ def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> 
         for i, rel in enumerate(cond.inputs):
             if not (root / rel).exists():
                 hits.append(Hit("BC702", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} does not exist"))
+        if cond.system_prompt_file and not (root / cond.system_prompt_file).is_file():
+            hits.append(Hit("BC707", ("conditions", name, "system_prompt_file"),
+                            f"condition {name!r} system_prompt_file {cond.system_prompt_file!r} does not exist"))
     for key, sub in params.substrates.items():
         if sub.hub_id and not (sub.revision and _PINNED.match(sub.revision)):
             got = "no revision" if not sub.revision else f"revision {sub.revision!r} is not a 40-hex commit"
