@@ -275,7 +275,9 @@ def report_section(root: str | Path, params: Params) -> list[str]:
 
     root = Path(root)
     summaries, missing, matches = [], [], []
-    for c in [*params.active_conditions, *params.active_prompted]:
+    from .study import arms
+
+    for c in arms(params):
         cond = params.conditions[c]
         if cond.kind == "prompted":
             summaries.append({"condition": c, "examples": 0, "mean_turns": 0, "kind": "prompted"})

@@ -142,6 +142,12 @@ def condition(params: Params, key: str, params_path: str | Path | None = None) -
     return params.conditions[key]
 
 
+def arms(params: Params) -> list[str]:
+    """Every active arm's condition name: the trained ``active_conditions``, then the prompted-only
+    ``active_prompted`` (evaluated, never trained). Contrasts and reports span these."""
+    return [*params.active_conditions, *params.active_prompted]
+
+
 # --- base weights -----------------------------------------------------------------------------
 def weights_files(folder: str | Path) -> list[Path]:
     """The weight files of a local model folder: ``*.safetensors``, else ``*.bin``; sorted by name."""
