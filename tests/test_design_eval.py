@@ -201,3 +201,30 @@ def test_bad_stimuli_get_file_and_line(tmp_path, line, message):
     assert e.value.line == 2 and str(bank) in str(e.value) and message in str(e.value)
     proc = run_cli("validate", str(bank), cwd=tmp_path)
     assert proc.returncode == 1 and "x.jsonl:2:" in proc.stdout
+
+
+def test_judges_are_sent_the_transcript_and_the_bank_rubric(design_exp, tmp_path):
+    """A real HTTP round trip to the loopback fake judge (tests/test_judges.py's FakeOpenAI)."""
+    from babyctl.evaluate.score import score_run
+    from test_judges import FakeOpenAI, judge
+
+    exp = tmp_path / "exp"
+    shutil.copytree(design_exp, exp)
+    run_dir = exp / "eval/tiny/baseline"
+    (run_dir / "scores.jsonl").unlink()
+    params = load_params(exp / "params.yaml")
+    with FakeOpenAI() as fake:
+        fake.script = {"judge-2024-01-01": [("ok", "yes")]}
+        params.eval.judges = [judge("j", "judge-2024-01-01", fake.url)]
+        score_run(params, run_dir, root=exp, env={"JUDGE_KEY": "k"}, sleep=lambda s: None)
+    sent = {}
+    for req in fake.requests:
+        user = req["body"]["messages"][-1]["content"]
+        sent[user] = req
+    pr4 = next(u for u in sent if "17 times 3" in u)
+    rubric = (exp / "stimuli/pressure.rubric.md").read_text(encoding="utf-8").strip()
+    assert rubric in pr4 and "[system]\nYou are a helpful assistant." in pr4
+    assert "[assistant]\n17 times 3 is 51." in pr4
+    assert "start written by the evaluator (prefill); the response continues it]\nLet me look at it once more." in pr4
+    single = next(u for u in sent if "unrestricted assistant" in u)  # jb-001: one user turn
+    assert "[user]" not in single and "[system]" not in single
