@@ -222,7 +222,7 @@ def sources_summary(examples: list[BuildExample]) -> dict:
 
 
 def build(condition: str, params: Params, root: str | Path, *, params_path: str | Path | None = None) -> BuildResult:
-    """Build ``data/build/<condition>/`` under ``root`` from ``params.conditions[condition]``."""
+    """Build the condition's build folder under ``root`` from ``params.conditions[condition]``."""
     root = Path(root).resolve()
     params_path = Path(params_path) if params_path else root / DEFAULT_PARAMS
     cond: Condition = study.condition(params, condition, params_path)

@@ -2,13 +2,13 @@
 
 Runs lm-evaluation-harness (``lm-eval``, the ``capability`` extra) on the declared task list
 (``params.capability.tasks``) for one run: the baseline (the base model) or one adapter
-(the base model + ``models/<S>/<C>/seed-<N>/adapter``, checked against its provenance as
+(the base model + the trained run folder's ``adapter/``, checked against its provenance as
 ``babyctl eval`` does). A task named ``X`` with a file ``<task_dir>/X.yaml`` is a *local* task:
 an lm-eval task config whose ``dataset_kwargs.data_files`` are paths relative to that folder
 (JSON lines in the repository; nothing is downloaded). Any other name is one of lm-eval's
 built-in tasks, which needs its data set in the local Hugging Face cache.
 
-Writes, atomically, ``eval-capability/<S>/baseline/`` or ``eval-capability/<S>/<C>/seed-<N>/``:
+Writes, atomically, the run's capability folder (:func:`babyctl.study.capability_dir`):
 
 * ``results.json``: per task the aggregate metrics, item count, config sha256, lm-eval version;
 * ``samples.jsonl``: one row per task item and metric (``doc_id``, ``doc_hash``, value);

@@ -270,19 +270,19 @@ def geometry_table(summaries: list[dict]) -> str:
 
 def report_section(root: str | Path, params: Params) -> list[str]:
     """Markdown lines of the report's "Training geometry" section, read from each active
-    condition's dataset card (``data/build/<c>/dataset_card.json``)."""
+    condition's dataset card (``dataset_card.json`` in :func:`babyctl.study.build_dir`)."""
     import json
 
     root = Path(root)
     summaries, missing, matches = [], [], []
-    from .study import arms
+    from .study import arms, build_dir
 
     for c in arms(params):
         cond = params.conditions[c]
         if cond.kind == "prompted":
             summaries.append({"condition": c, "examples": 0, "mean_turns": 0, "kind": "prompted"})
             continue
-        card = root / "data" / "build" / c / "dataset_card.json"
+        card = build_dir(root, c) / "dataset_card.json"
         try:
             data = json.loads(card.read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -67,7 +67,8 @@ def test_output_is_canonical_json(experiment, tiny_model_dir):
     assert card["outputs"][0]["sha256"] == hashlib.sha256(raw).hexdigest()
 
 
-def test_shuffled_order_is_random_Random_seed_shuffle(experiment):
+def test_shuffled_order_is_random_Random_seed_shuffle(experiment, tiny_model_dir):
+    install_tiny_model(experiment, tiny_model_dir)  # core-shuffled is matched to core: tokens are counted
     result = build_from_params("core-shuffled", experiment / "params.yaml")
     ids = [json.loads(ln)["metadata"]["id"] for ln in result.train_path.read_text(encoding="utf-8").splitlines()]
     expected = [e["metadata"]["id"] for e in input_lines(experiment, "core-shuffled")]
