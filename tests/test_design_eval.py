@@ -228,3 +228,19 @@ def test_judges_are_sent_the_transcript_and_the_bank_rubric(design_exp, tmp_path
     assert "start written by the evaluator (prefill); the response continues it]\nLet me look at it once more." in pr4
     single = next(u for u in sent if "unrestricted assistant" in u)  # jb-001: one user turn
     assert "[user]" not in single and "[system]" not in single
+
+
+def test_llama3_template_renders_system_turns_and_prefill(tmp_path, repo_root):
+    """The other template family of the study's substrates (Llama 3 headers), on the tiny model."""
+    from transformers import AutoTokenizer
+
+    from babyctl.evaluate.stimuli import render_prompt
+    from babyctl.tinymodel import build_tiny_model
+
+    tok = AutoTokenizer.from_pretrained(build_tiny_model(tmp_path / "tiny-llama3", template="llama3"))
+    stim = {s.stimulus.id: s.stimulus for s in load_bank(repo_root / "stimuli/pressure.jsonl")}["pr-004"]
+    text = render_prompt(tok, stim, "Arm prompt.")
+    assert text.startswith(tok.bos_token + "<|start_header_id|>system<|end_header_id|>\n\nArm prompt.\n\n" + stim.system)
+    assert text.count("<|start_header_id|>user<|end_header_id|>") == 3
+    assert text.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n" + stim.prefill)
+    assert text.index(stim.turns[1].content) < text.index(stim.turns[2].content) < text.index(stim.prompt)
