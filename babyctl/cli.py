@@ -227,7 +227,8 @@ def eval_cmd(
     """Greedy completions over the stimulus banks, then surface signals (+ judges if configured).
 
     Writes eval/<S>/baseline/ or eval/<S>/<C>/seed-<N>/ with completions.jsonl, scores.jsonl and
-    provenance. An interrupted run resumes without redoing finished rows.
+    provenance. An interrupted run resumes without redoing finished rows. A prompted-only condition
+    (kind: prompted) takes no --seed: the base model with its system prompt, into eval/<S>/<C>/.
 
     Example: babyctl eval --substrate tiny --condition core --seed 1
     """
