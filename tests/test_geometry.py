@@ -60,7 +60,9 @@ def test_control_with_fewer_tokens_fails_the_build_with_the_table(exp):
     assert proc.returncode == 1, proc.stderr
     err = proc.stderr
     assert "Traceback" not in err
-    line = next(i for i, t in enumerate((exp / "params.yaml").read_text().splitlines(), 1) if "matches: core" in t)
+    text = (exp / "params.yaml").read_text().splitlines()
+    start = text.index("  neutral:")
+    line = next(i for i, t in enumerate(text, 1) if i > start and "matches: core" in t)
     assert f"params.yaml:{line}: condition 'neutral' does not match 'core'" in err
     row = next(r for r in err.splitlines() if r.startswith("| total tokens | tiny |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
