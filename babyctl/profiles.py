@@ -170,7 +170,7 @@ def tiny_settings_on_8b(data: dict[str, Any]) -> list[Finding]:
             if max_steps < epoch:
                 out.append(Finding(("training", "max_steps"),
                                    f"training.max_steps: {max_steps} steps x {per_step} examples cover "
-                                   f"{max_steps * per_step} of condition {ck!r}'s {n} examples, less than "
+                                   f"{max_steps * per_step} of the {n} examples of condition {ck!r}, less than "
                                    f"one epoch ({epoch} steps), on 8B substrate(s) {who}"))
                 break
     seeds = training.get("seeds")

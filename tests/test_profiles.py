@@ -86,7 +86,7 @@ def test_tiny_settings_on_8b_substrates_are_named(repo_root):
     assert set(found) == {"eval.max_new_tokens", "training.max_seq_length", "training.seeds"}
     data["training"]["max_steps"] = 11
     found = {f.dotted: f.message for f in tiny_settings_on_8b(data)}
-    assert "cover 22 of condition 'core's 24 examples, less than one epoch (12 steps)" in found["training.max_steps"]
+    assert "cover 22 of the 24 examples of condition 'core', less than one epoch (12 steps)" in found["training.max_steps"]
     data["training"].update(max_steps=-1, max_seq_length=2048, seeds=[1, 2, 3])
     data["eval"]["max_new_tokens"] = 512
     assert tiny_settings_on_8b(data) == []
