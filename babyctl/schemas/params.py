@@ -73,6 +73,8 @@ class Training(P):
     bf16: bool | None = Field(default=None, description="None: bf16 where the GPU supports it; CPU trains fp32")
     gradient_checkpointing: bool = False
     eval_steps: int = Field(default=0, ge=0, description="Validation loss every N steps (0: once per stage)")
+    bos: Literal["require", "prepend"] = Field(
+        default="require", description="A template that writes no BOS: an error, or prepend it (untrained)")
 
 
 class Signal(P):
