@@ -264,6 +264,8 @@ def eval_cmd(
     condition: Optional[str] = typer.Option(None, "--condition", help="Condition of the adapter."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter."),
     params: Path = ParamsOpt,
+    backend: str = typer.Option("hf", "--backend", help="hf (default, CPU or GPU) or vllm (GPU, eval-vllm extra)."),
+    all_runs: bool = typer.Option(False, "--all", help="Baseline + every active condition x seed, one engine."),
 ) -> None:
     """Greedy completions over the stimulus banks, then surface signals (+ judges if configured).
 
@@ -271,10 +273,19 @@ def eval_cmd(
     provenance. An interrupted run resumes without redoing finished rows.
 
     Example: babyctl eval --substrate tiny --condition core --seed 1
-    """
-    from .evaluate.command import evaluate
 
-    gen, scored = evaluate(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed)
+    Example (GPU, all adapters of a substrate in one vLLM engine): babyctl eval --substrate hermes --all --backend vllm
+    """
+    from .evaluate.backends import make
+    from .evaluate.command import evaluate, evaluate_substrate
+
+    if all_runs:  # issue 16: every adapter of a substrate through one backend (vLLM: one engine)
+        for gen, scored in evaluate_substrate(params, substrate=substrate, backend=backend):
+            typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "
+                       f"{gen.reused} reused; {backend})")
+        return
+    gen, scored = evaluate(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed,
+                           backend=make(backend))
     if gen.stale is not None:
         typer.echo(f"note: rows made with other settings were moved to {_shown(gen.stale)}", err=True)
     typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "

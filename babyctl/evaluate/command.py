@@ -13,12 +13,30 @@ from .score import ScoreResult, score_run
 
 def evaluate(params_path: str | Path, *, substrate: str, baseline: bool, condition: str | None = None,
              seed: int | None = None, env: Mapping[str, str] | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> tuple[EvalResult, ScoreResult]:
-    """Completions then scores for one run; paths are relative to the folder holding params."""
+             sleep: Callable[[float], None] = time.sleep, backend=None) -> tuple[EvalResult, ScoreResult]:
+    """Completions then scores for one run; paths are relative to the folder holding params.
+
+    ``backend``: a :mod:`.backends` generator (``make("vllm")``); default transformers."""
     params = load_params(params_path)
     root = experiment_root(params_path)
     run = make_run(params, substrate, baseline=baseline, condition=condition, seed=seed)
-    gen = run_eval(params, run, root, params_path=params_path)
+    gen = run_eval(params, run, root, params_path=params_path, backend=backend)
     scored = score_run(params, run.eval_dir(root), params_path=params_path, root=root, env=env,
                        sleep=sleep)
     return gen, scored
+
+
+def evaluate_substrate(params_path: str | Path, *, substrate: str, backend: str = "hf",
+                       env: Mapping[str, str] | None = None) -> list[tuple[EvalResult, ScoreResult]]:
+    """The baseline and every active condition x training seed of ``substrate``, one backend
+    object for all (with ``vllm``: one engine, each adapter a LoRA request)."""
+    from .backends import make
+
+    params = load_params(params_path)
+    gen = make(backend)
+    out = [evaluate(params_path, substrate=substrate, baseline=True, env=env, backend=gen)]
+    for cond in params.active_conditions:
+        for seed in params.training.seeds:
+            out.append(evaluate(params_path, substrate=substrate, baseline=False, condition=cond, seed=seed,
+                                env=env, backend=gen))
+    return out
