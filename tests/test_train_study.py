@@ -66,7 +66,6 @@ def test_core_shuffled_two_seeds_see_different_orders(exp):
     p1b, _ = _train(exp, "core-shuffled", 1)  # the same seed: the same order (and the same weights)
     assert p1b.params["plan"]["order"] == p1_again
     assert [f.sha256 for f in p1b.adapter_files] == [f.sha256 for f in p1.adapter_files]
-        f.sha256 for f in p1.adapter_files]
 
 
 # --- staged -----------------------------------------------------------------------------------
