@@ -90,3 +90,19 @@ def test_tiny_settings_on_8b_substrates_are_named(repo_root):
     data["training"].update(max_steps=-1, max_seq_length=2048, seeds=[1, 2, 3])
     data["eval"]["max_new_tokens"] = 512
     assert tiny_settings_on_8b(data) == []
+
+
+def test_validate_refuses_tiny_settings_on_8b_naming_key_and_line(exp):
+    p = exp / "params.yaml"
+    p.write_text(p.read_text().replace("active_substrates: [tiny]", "active_substrates: [hermes]"))
+    lines = p.read_text().splitlines()
+    proc = run_cli("validate", cwd=exp)
+    assert proc.returncode == 1
+    bc707 = [line for line in proc.stdout.splitlines() if " BC707 " in line]
+    at = {line.split(" BC707 ")[1].split(":")[0]: int(line.split(":")[1]) for line in bc707}
+    assert set(at) == {"training.max_seq_length", "training.seeds", "eval.max_new_tokens"}
+    assert lines[at["eval.max_new_tokens"] - 1].strip() == "max_new_tokens: 24"
+    assert lines[at["training.seeds"] - 1].strip() == "seeds: [1, 2]"
+    apply_profile(p, "8b")
+    proc = run_cli("validate", cwd=exp)
+    assert " BC707 " not in proc.stdout, proc.stdout
