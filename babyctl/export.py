@@ -9,7 +9,7 @@ Read top to bottom:
    ``W + (alpha/r) B A`` computed in float32), then cast to the export dtype (bfloat16 by
    default: the pre-registration's "merge to 16-bit"). A QLoRA adapter is merged into the
    16-bit base (the 4-bit base is a quantisation of it); provenance says so;
-3. write ``exports/<S>/<C>/seed-<N>-merged/`` in one atomic rename: ``model*.safetensors``,
+3. write the export folder (:func:`babyctl.study.export_dir`) in one atomic rename: ``model*.safetensors``,
    ``config.json``, ``generation_config.json``, the base's tokenizer and chat template, and
    ``provenance.json`` pointing at the adapter's provenance (path + sha256) and the adapter
    weights' sha256.
@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import study
-from .config import experiment_root, load_params
 from .errors import EnvironmentProblem, UsageError
 from .fsutil import atomic_dir, atomic_write_json, sha256_file
 from .provenance import base_fields, file_hash
@@ -28,22 +27,17 @@ from .schemas.provenance import Provenance
 DTYPES = ("bfloat16", "float16", "float32")
 
 
-def export_dir(root: str | Path, substrate: str, condition: str, seed: int) -> Path:
-    """``exports/<S>/<C>/seed-<N>-merged``."""
-    base = Path(root) / "exports" / study.run_label(substrate, condition, seed)
-    return base.with_name(base.name + "-merged")
-
-
-def export_merged(params_path: str | Path, *, substrate: str, condition: str, seed: int,
+def export_merged(study_or_params: "study.Study | str | Path", *, substrate: str, condition: str, seed: int,
                   out: str | Path | None = None, dtype: str = "bfloat16") -> Path:
-    """Merge run (substrate, condition, seed)'s adapter into its base; returns the folder written."""
+    """Merge run (substrate, condition, seed)'s adapter into its base; returns the folder written.
+
+    ``study_or_params``: a loaded :class:`~babyctl.study.Study` or the path of params.yaml."""
     from .evaluate import generate, runs
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r} (choose one of {', '.join(DTYPES)})")
-    params_path = Path(params_path)
-    params = load_params(params_path)
-    root = experiment_root(params_path)
+    loaded = study.Study.of(study_or_params)
+    params, root, params_path = loaded.params, loaded.root, loaded.params_path
     sub = study.substrate(params, substrate, params_path)
     run = runs.make_run(params, substrate, baseline=False, condition=condition, seed=seed,
                         params_path=params_path)
@@ -63,7 +57,7 @@ def export_merged(params_path: str | Path, *, substrate: str, condition: str, se
     tok = AutoTokenizer.from_pretrained(source, **kwargs)
     merged = PeftModel.from_pretrained(base, str(adir)).merge_and_unload()
     merged = merged.to(getattr(torch, dtype))
-    final = Path(out) if out is not None else export_dir(root, substrate, condition, seed)
+    final = Path(out) if out is not None else study.export_dir(root, substrate, condition, seed)
     adapter_prov = run.model_dir(root) / "provenance.json"
     trained_4bit = bool(prov.params.get("training", {}).get("lora", {}).get("load_in_4bit"))
     with atomic_dir(final) as tmp:

@@ -79,6 +79,12 @@ def eval_dir(root: str | Path, substrate: str, condition: str | None = None, see
     return eval_root(root) / run_label(substrate, condition, seed)
 
 
+def export_dir(root: str | Path, substrate: str, condition: str, seed: int) -> Path:
+    """``exports/<S>/<C>/seed-<N>-merged``: a run's adapter merged into its base (``babyctl export``)."""
+    base = Path(root) / "exports" / run_label(substrate, condition, seed)
+    return base.with_name(base.name + "-merged")
+
+
 def release_dir(root: str | Path, substrate: str, condition: str, seed: int) -> Path:
     """``releases/<S>/<C>/seed-<N>``: what ``publish`` stages before it uploads."""
     return Path(root) / "releases" / run_label(substrate, condition, seed)
