@@ -172,7 +172,8 @@ def test_changed_template_is_caught_at_eval_unless_allowed(exp):
 
 def test_matching_template_is_recorded(exp):
     gen, _ = evaluate(exp / "params.yaml", substrate="tiny", condition="core", seed=1, baseline=False)
-    assert _rows(gen.completions)[0]["generation"]["template_check"] == "match"
+    row = _rows(gen.completions)[0]
+    assert row["generation"]["template_check"] == "match" and row["generation"]["base_quantization"] == "none"
 
 
 def test_qlora_adapter_needs_its_4bit_base(exp):
@@ -182,3 +183,16 @@ def test_qlora_adapter_needs_its_4bit_base(exp):
     prov_path.write_text(json.dumps(prov))
     with pytest.raises(EnvironmentProblem, match="trained on a 4-bit base"):
         evaluate(exp / "params.yaml", substrate="tiny", condition="core", seed=1, baseline=False)
+
+
+def test_baseline_of_a_qlora_study_runs_on_the_4bit_base(exp):
+    """The baseline is compared with QLoRA adapters: it must use the same 4-bit base (GPU only)."""
+    p = yaml.safe_load((exp / "params.yaml").read_text())
+    p["training"]["lora"]["load_in_4bit"] = True
+    (exp / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    with pytest.raises(EnvironmentProblem, match="the study trains on a 4-bit base"):
+        evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
+    p["eval"]["base_quantization"] = "none"  # explicit: the 16-bit base, recorded
+    (exp / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    gen, _ = evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
+    assert _rows(gen.completions)[0]["generation"]["base_quantization"] == "none"

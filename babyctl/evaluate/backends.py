@@ -52,7 +52,7 @@ class HFGenerator:
         from .generate import load_model
 
         self.tok = tok
-        extra, _ = base_quantization(prov, params) if prov is not None else ({}, {})
+        extra, _ = base_quantization(prov, params)
         self.model = load_model(params, run, root, adapter_dir, extra=extra)
 
     def generate(self, prompts: list[str], max_new_tokens: int) -> list[dict]:
@@ -88,7 +88,7 @@ class VllmGenerator:
 
         vllm, LoRARequest = self._vllm()
         source, kwargs = _source(params, run, root)
-        quant = "bitsandbytes" if (prov is not None and base_quantization(prov, params)[0]) else None
+        quant = "bitsandbytes" if base_quantization(prov, params)[0] else None
         key = (source, kwargs.get("revision"), quant)
         if key not in self._engines:
             self._engines[key] = vllm.LLM(
@@ -134,17 +134,24 @@ def base_quantization(prov, params) -> tuple[dict, dict]:
     """(from_pretrained kwargs, settings to record) for the base an adapter is evaluated on.
 
     A QLoRA adapter (trained on a 4-bit base) is evaluated on the same 4-bit base by default
-    (``eval.base_quantization: as_trained``); ``none`` evaluates it on the 16-bit base.
+    (``eval.base_quantization: as_trained``); ``none`` evaluates it on the 16-bit base. A baseline
+    (``prov`` None) uses the base ``training.lora.load_in_4bit`` trains on, so baseline and
+    trained runs are compared on the same weights.
     """
-    trained_4bit = bool(((prov.params.get("training") or {}).get("lora") or {}).get("load_in_4bit"))
+    if prov is not None:
+        trained_4bit = bool(((prov.params.get("training") or {}).get("lora") or {}).get("load_in_4bit"))
+    else:  # the baseline runs on the base the study's adapters are trained on (comparable)
+        trained_4bit = params.training.lora.load_in_4bit
     if not trained_4bit or params.eval.base_quantization == "none":
         return {}, {"base_quantization": "none"}
     import torch
 
     if not torch.cuda.is_available():
-        raise EnvironmentProblem("this adapter was trained on a 4-bit base (QLoRA): evaluating it on the same "
-                                 "base needs bitsandbytes on a CUDA GPU (or set eval.base_quantization: none "
-                                 "to evaluate on the 16-bit base, recorded)")
+        what = "this adapter was trained on a 4-bit base" if prov is not None else \
+            "the study trains on a 4-bit base (training.lora.load_in_4bit)"
+        raise EnvironmentProblem(f"{what} (QLoRA): evaluating on that same base needs bitsandbytes on a CUDA "
+                                 "GPU (or set eval.base_quantization: none to evaluate on the 16-bit base, "
+                                 "recorded)")
     from transformers import BitsAndBytesConfig
 
     cfg = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,

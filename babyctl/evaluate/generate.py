@@ -230,8 +230,7 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
                 "batch_size": params.eval.batch_size, "chat_template": sub.chat_template,
                 "prompt_format": "one user turn, apply_chat_template(add_generation_prompt=True)",
                 "backend": backend.name}
-    if prov is not None:
-        settings.update(backends.base_quantization(prov, params)[1])
+    settings.update(backends.base_quantization(prov, params)[1])
     fingerprint = sha256_bytes(json.dumps({"model": ref, "adapter_sha256": a_sha,
                                            "settings": settings}, sort_keys=True).encode())[:16]
     out_dir = run.eval_dir(root)
