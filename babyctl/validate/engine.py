@@ -10,16 +10,18 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from . import kinds
 from .example import Hit, col_of, parse_example
 from .finding import Finding
 from .loader import Line, Source, finding, read_lines, read_source
 from .rules import EXAMPLE_RULES
-from .rules.duplicates import DuplicateIndex
+from .rules.duplicates import DuplicateIndex, Features, features
 from .rules.stimuli import StimulusIndex
 from .schema import validate_json_text
 from .settings import Settings
@@ -81,10 +83,7 @@ class Run:
 
     # --- reporting --------------------------------------------------------------------------------
     def add(self, path: str, line: int, col: int, code: str, message: str, severity: str | None = None) -> None:
-        f = finding(path, line, col, code, message)
-        if severity is not None and severity != f.severity:
-            f = Finding(f.path, f.line, f.col, f.code, severity, f.message)
-        self.findings.append(f)
+        self.findings.append(finding(path, line, col, code, message, severity))
 
     def add_json_hits(self, display: str, text: str, hits: Iterable[Hit], first_line: int = 1) -> None:
         """Locate ``hits`` in JSON ``text`` (a document, or one JSONL line numbered ``first_line``)."""
@@ -148,7 +147,7 @@ class Run:
             kind = kinds.by_content(path, head[-1].text if head else None)
             lines = itertools.chain(head, lines)
         if kind == kinds.CURRICULUM:
-            self.check_curriculum(display, lines)
+            self.check_curriculum(path, display, lines)
         elif kind == kinds.STIMULI:
             self.check_stimuli(path, display, lines)
         else:  # rare: read whole, as a document would be
@@ -170,22 +169,21 @@ class Run:
             yield line
 
     # --- curriculum -------------------------------------------------------------------------------
-    def check_curriculum(self, display: str, lines: Iterable[Line]) -> None:
-        """Each line: parse once, every example rule, then the duplicate index."""
-        settings, add = self.settings, self.add
-        for number, text, control in self._items(display, lines):
-            problems, ex = parse_example(display, number, text, control)
-            for p in problems:
-                add(display, number, p.col, p.code, p.message)
-            if ex is None:
-                continue
-            self.examples += 1
-            if ex.ignore:
-                self.ignores[(display, number)] = ex.ignore
-            hits = [h for rule in EXAMPLE_RULES for h in rule(ex, settings)]
-            hits += self.dups.add(ex)
-            for h in hits:
-                add(display, number, ex.col(h.loc, h.needle), h.code, h.message, h.severity)
+    def check_curriculum(self, path: Path, display: str, lines: Iterable[Line]) -> None:
+        """Each line is examined (:func:`examine`), then fed to the duplicate index, in file order.
+        A big file's lines are examined in chunks by worker processes (:func:`_examined`)."""
+        workers = _workers(path)
+        chunks = _chunks(self._items(display, lines), CHUNK_LINES)
+        for chunk, results in _examined(partial(examine, display, self.settings), chunks, workers):
+            for (number, text, _), (found, ignore, feat) in zip(chunk, results):
+                self.findings += found
+                if feat is None:
+                    continue
+                self.examples += 1
+                if ignore:
+                    self.ignores[(display, number)] = ignore
+                for h in self.dups.add(display, number, feat):
+                    self.add(display, number, col_of(text, h.loc), h.code, h.message, h.severity)
 
     # --- stimuli ----------------------------------------------------------------------------------
     def check_stimuli(self, path: Path, display: str, lines: Iterable[Line]) -> None:
@@ -319,6 +317,80 @@ class Run:
         if self.ignores:
             found = [f for f in found if f.code not in self.ignores.get((f.path, f.line), ())]
         return Outcome(self.settings.resolve(found), self.files, self.examples, self.stimuli)
+
+
+class Examined(NamedTuple):
+    """One curriculum line examined: its findings (located), and when it is an example, its
+    ``lint_ignore`` codes and what the duplicate index needs."""
+
+    findings: list[Finding]
+    ignore: frozenset[str] | None = None
+    features: Features | None = None
+
+
+def examine(display: str, settings: Settings, lines: list[Line]) -> list[Examined]:
+    """Every per-line check of curriculum ``lines``: the model, then :data:`EXAMPLE_RULES`.
+    Depends on nothing but its arguments (it may run in a worker process)."""
+    out = []
+    for number, text, control in lines:
+        problems, ex = parse_example(display, number, text, control)
+        found = [finding(display, number, p.col, p.code, p.message) for p in problems]
+        if ex is None:
+            out.append(Examined(found))
+            continue
+        for rule in EXAMPLE_RULES:
+            for h in rule(ex, settings):
+                found.append(finding(display, number, ex.col(h.loc, h.needle), h.code, h.message, h.severity))
+        out.append(Examined(found, ex.ignore, features(ex)))
+    return out
+
+
+#: lines examined as one piece of work
+CHUNK_LINES = 1000
+#: a curriculum file at least this big is examined by worker processes (when there are cores
+#: for them): on 100k English-like examples (127 MB) one process does ~4k examples/s
+PARALLEL_BYTES = 16 * 2**20
+
+
+def _workers(path: Path) -> int:
+    try:
+        big = path.stat().st_size >= PARALLEL_BYTES
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    except OSError:
+        return 0
+    return 1 if big and cores > 1 else 0
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _examined(work: Callable[[list], list], chunks: Iterator[list], workers: int) -> Iterator[tuple[list, list]]:
+    """``(chunk, work(chunk))`` in order; with ``workers``, done by that many processes, a few
+    chunks ahead (memory stays bounded). A pool that cannot start or breaks leaves the rest
+    of the work to this process."""
+    if workers:
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        pending: deque = deque()
+        try:
+            with ProcessPoolExecutor(workers) as pool:
+                for chunk in chunks:
+                    pending.append((chunk, pool.submit(work, chunk)))
+                    while len(pending) > 2 * workers or (pending and pending[0][1].done()):
+                        chunk, done = pending.popleft()
+                        yield chunk, done.result()
+                while pending:
+                    chunk, done = pending.popleft()
+                    yield chunk, done.result()
+        except (BrokenProcessPool, OSError):
+            pass
+        chunks = itertools.chain((chunk for chunk, _ in pending), chunks)
+    for chunk in chunks:
+        yield chunk, work(chunk)
 
 
 def check_supersedes(run: Run) -> None:
