@@ -10,9 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections import deque
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
 
@@ -147,7 +145,7 @@ class Run:
             kind = kinds.by_content(path, head[-1].text if head else None)
             lines = itertools.chain(head, lines)
         if kind == kinds.CURRICULUM:
-            self.check_curriculum(path, display, lines)
+            self.check_curriculum(display, lines)
         elif kind == kinds.STIMULI:
             self.check_stimuli(path, display, lines)
         else:  # rare: read whole, as a document would be
@@ -169,21 +167,18 @@ class Run:
             yield line
 
     # --- curriculum -------------------------------------------------------------------------------
-    def check_curriculum(self, path: Path, display: str, lines: Iterable[Line]) -> None:
-        """Each line is examined (:func:`examine`), then fed to the duplicate index, in file order.
-        A big file's lines are examined in chunks by worker processes (:func:`_examined`)."""
-        workers = _workers(path)
-        chunks = _chunks(self._items(display, lines), CHUNK_LINES)
-        for chunk, results in _examined(partial(examine, display, self.settings), chunks, workers):
-            for (number, text, _), (found, ignore, feat) in zip(chunk, results):
-                self.findings += found
-                if feat is None:
-                    continue
-                self.examples += 1
-                if ignore:
-                    self.ignores[(display, number)] = ignore
-                for h in self.dups.add(display, number, feat):
-                    self.add(display, number, col_of(text, h.loc), h.code, h.message, h.severity)
+    def check_curriculum(self, display: str, lines: Iterable[Line]) -> None:
+        """Each line is examined (:func:`examine`), then fed to the duplicate index, in file order."""
+        for line in self._items(display, lines):
+            found, ignore, feat = examine(display, self.settings, line)
+            self.findings += found
+            if feat is None:
+                continue
+            self.examples += 1
+            if ignore:
+                self.ignores[(display, line.number)] = ignore
+            for h in self.dups.add(display, line.number, feat):
+                self.add(display, line.number, col_of(line.text, h.loc), h.code, h.message, h.severity)
 
     # --- stimuli ----------------------------------------------------------------------------------
     def check_stimuli(self, path: Path, display: str, lines: Iterable[Line]) -> None:
@@ -328,69 +323,17 @@ class Examined(NamedTuple):
     features: Features | None = None
 
 
-def examine(display: str, settings: Settings, lines: list[Line]) -> list[Examined]:
-    """Every per-line check of curriculum ``lines``: the model, then :data:`EXAMPLE_RULES`.
-    Depends on nothing but its arguments (it may run in a worker process)."""
-    out = []
-    for number, text, control in lines:
-        problems, ex = parse_example(display, number, text, control)
-        found = [finding(display, number, p.col, p.code, p.message) for p in problems]
-        if ex is None:
-            out.append(Examined(found))
-            continue
-        for rule in EXAMPLE_RULES:
-            for h in rule(ex, settings):
-                found.append(finding(display, number, ex.col(h.loc, h.needle), h.code, h.message, h.severity))
-        out.append(Examined(found, ex.ignore, features(ex)))
-    return out
-
-
-#: lines examined as one piece of work
-CHUNK_LINES = 1000
-#: a curriculum file at least this big is examined by worker processes (when there are cores
-#: for them): on 100k English-like examples (127 MB) one process does ~4k examples/s
-PARALLEL_BYTES = 16 * 2**20
-
-
-def _workers(path: Path) -> int:
-    try:
-        big = path.stat().st_size >= PARALLEL_BYTES
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    except OSError:
-        return 0
-    return 1 if big and cores > 1 else 0
-
-
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    it = iter(items)
-    while chunk := list(itertools.islice(it, size)):
-        yield chunk
-
-
-def _examined(work: Callable[[list], list], chunks: Iterator[list], workers: int) -> Iterator[tuple[list, list]]:
-    """``(chunk, work(chunk))`` in order; with ``workers``, done by that many processes, a few
-    chunks ahead (memory stays bounded). A pool that cannot start or breaks leaves the rest
-    of the work to this process."""
-    if workers:
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
-
-        pending: deque = deque()
-        try:
-            with ProcessPoolExecutor(workers) as pool:
-                for chunk in chunks:
-                    pending.append((chunk, pool.submit(work, chunk)))
-                    while len(pending) > 2 * workers or (pending and pending[0][1].done()):
-                        chunk, done = pending.popleft()
-                        yield chunk, done.result()
-                while pending:
-                    chunk, done = pending.popleft()
-                    yield chunk, done.result()
-        except (BrokenProcessPool, OSError):
-            pass
-        chunks = itertools.chain((chunk for chunk, _ in pending), chunks)
-    for chunk in chunks:
-        yield chunk, work(chunk)
+def examine(display: str, settings: Settings, line: Line) -> Examined:
+    """Every per-line check of a curriculum line: the model, then :data:`EXAMPLE_RULES`.
+    Depends on nothing but its arguments."""
+    problems, ex = parse_example(display, line.number, line.text, line.control)
+    found = [finding(display, line.number, p.col, p.code, p.message) for p in problems]
+    if ex is None:
+        return Examined(found)
+    for rule in EXAMPLE_RULES:
+        for h in rule(ex, settings):
+            found.append(finding(display, line.number, ex.col(h.loc, h.needle), h.code, h.message, h.severity))
+    return Examined(found, ex.ignore, features(ex))
 
 
 def check_supersedes(run: Run) -> None:

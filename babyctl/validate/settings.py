@@ -68,8 +68,6 @@ class Settings:
     near_duplicate_threshold: float = 0.9
     #: every registered code and every phrase's code (what ``lint_ignore`` may name)
     known_codes: frozenset[str] = frozenset()
-    #: every hint of every phrase
-    hints: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, params=None) -> tuple["Settings", list[tuple[int, str]]]:
@@ -91,8 +89,7 @@ class Settings:
                 continue
             # smallest hint group first: the gate stops at the first group with no hint present
             phrases.append(Phrase(code, rx, severity, message, tuple(sorted(map(frozenset, hints), key=len))))
-        s = cls(phrases=phrases, known_codes=frozenset(RULES) | {p.code for p in phrases},
-                hints=tuple(sorted({h for p in phrases for group in p.hints for h in group})))
+        s = cls(phrases=phrases, known_codes=frozenset(RULES) | {p.code for p in phrases})
         if vp is not None:
             s.severity = dict(vp.severity)
             s.require_provenance = vp.require_provenance

@@ -18,9 +18,7 @@ character per distinct word): never the parsed example, and nothing is parsed ag
 """
 from __future__ import annotations
 
-import pickle
 import zlib
-from hashlib import blake2b
 from array import array
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -72,7 +70,7 @@ class DuplicateIndex:
             hits.append(Hit("BC401", (), f"duplicate of the example at {first[0]}:{first[1]}"))
             return hits
         if feat.sketch is not None:
-            near = self._near(where, feat.sketch, self._encode(feat.text.split()))
+            near = self._near(where, feat.sketch, self._encode(feat.words))
             if near is not None:
                 hits.append(near)
         return hits
@@ -94,15 +92,16 @@ class DuplicateIndex:
 
     def _near(self, where: tuple[str, int], sketch: list[int], words: str) -> Hit | None:
         idx = len(self._words)
-        cands: list[int] = []
+        cands: set[int] = set()
         for h in sketch[:K]:  # search each bucket that is not full, then join it
-            b = self._buckets.setdefault(h, idx)
-            if b.__class__ is int:  # a bucket of one example is stored bare
-                if b != idx:
-                    cands.append(b)
-                    self._buckets[h] = [b, idx]
+            b = self._buckets.get(h)
+            if b is None:
+                self._buckets[h] = idx  # a bucket of one example is stored bare
+            elif b.__class__ is int:
+                cands.add(b)
+                self._buckets[h] = [b, idx]
             elif len(b) < MAX_BUCKET:
-                cands += b
+                cands.update(b)
                 b.append(idx)
         self._where.append(where)
         self._sketches.append(array("q", sketch).tobytes())
@@ -111,7 +110,7 @@ class DuplicateIndex:
         # ratio <= quick_ratio <= real_quick_ratio = 2 * min(n, m) / (n + m) >= thr needs
         # lo <= m <= hi (the word-count bound, one wider at each end against float rounding)
         lo, hi = int(n * thr / (2 - thr)) - 1, int(n * (2 - thr) / thr) + 2
-        cands = sorted(c for c in set(cands) if lo <= len(all_words[c]) <= hi)
+        cands = [c for c in sorted(cands) if lo <= len(all_words[c]) <= hi]
         need = min(MIN_SHARED, len(sketch))
         mine = frozenset(sketch)
         best: tuple[float, int] | None = None
@@ -160,11 +159,11 @@ def _may_beat(bound: float, threshold: float, best: tuple | None) -> bool:
 
 
 class Features(NamedTuple):
-    """What the index needs of one example, computed without the index (in any process)."""
+    """What the index needs of one example (computed without the index)."""
 
     id: str | None  # metadata.id
-    key: int  # the exact-duplicate key: a digest of the roles and the normalised turns
-    text: str  # features_text
+    key: int  # the exact-duplicate key: a hash of the roles and the normalised turns
+    words: list[str]  # features_text's words
     sketch: list[int] | None  # None: too short for the near-duplicate search
 
 
@@ -174,8 +173,9 @@ def features(ex: Example) -> Features:
     roles = tuple(r for r, _ in ex.messages)
     system = " ".join(" ".join(c for r, c in ex.messages if r == "system").casefold().split())
     text = features_text(ex.messages)
-    key = int.from_bytes(blake2b(pickle.dumps((roles, system, " ".join(text.split())), protocol=5), digest_size=8).digest())
-    return Features(ex_id if isinstance(ex_id, str) and ex_id else None, key, text, _sketch(text))
+    words = text.split()
+    key = hash((roles, system, " ".join(words)))
+    return Features(ex_id if isinstance(ex_id, str) and ex_id else None, key, words, _sketch(text))
 
 
 def features_text(messages: list[tuple[str, str]]) -> str:

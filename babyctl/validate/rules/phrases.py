@@ -27,10 +27,9 @@ _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _EXEMPT = {"sic", "sic!", "...", "\u2026", "x", " "}
 
 
-def _live(phrases: list, hints: tuple[str, ...], low: str) -> list:
+def _live(phrases: list, low: str) -> list:
     """The phrases whose every hint group has a hint in ``low`` (the others cannot match it)."""
-    present = set(filter(low.__contains__, hints))
-    return [p for p in phrases if all(not group.isdisjoint(present) for group in p.hints)]
+    return [p for p in phrases if all(any(map(low.__contains__, group)) for group in p.hints)]
 
 
 def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
@@ -40,10 +39,10 @@ def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
     # Once per example: a phrase whose hint groups are not all present in the assistant turns
     # joined by LF cannot pass the per-turn check in any one turn (no hint holds a LF, so none
     # spans two turns), so its regex would not run on any turn.
-    live = _live(settings.phrases, settings.hints, "\n".join([c for _, c in turns]).lower())
+    live = _live(settings.phrases, "\n".join([c for _, c in turns]).lower())
     hits: list[Hit] = []
     for i, content in turns:
-        for p in live if len(turns) == 1 or not live else _live(live, settings.hints, content.lower()):
+        for p in live if len(turns) == 1 or not live else _live(live, content.lower()):
             m = p.regex.search(content)
             if m:
                 hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{m.group()}"', p.severity, m.group()))
