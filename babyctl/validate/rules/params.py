@@ -66,7 +66,7 @@ def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> 
             if not (root / rel).exists():
                 hits.append(Hit("BC702", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} does not exist"))
         if cond.system_prompt_file and not (root / cond.system_prompt_file).is_file():
-            hits.append(Hit("BC707", ("conditions", name, "system_prompt_file"),
+            hits.append(Hit("BC708", ("conditions", name, "system_prompt_file"),
                             f"condition {name!r} system_prompt_file {cond.system_prompt_file!r} does not exist"))
     for key, sub in params.substrates.items():
         if sub.hub_id and not (sub.revision and _PINNED.match(sub.revision)):
@@ -88,6 +88,10 @@ def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> 
     for i, bank in enumerate(params.eval.banks):
         if not (stimuli_dir / f"{bank}.jsonl").is_file():
             hits.append(Hit("BC706", ("eval", "banks", i), f"eval bank {bank!r} has no {params.stimuli_dir}/{bank}.jsonl"))
+    from ...profiles import tiny_settings_on_8b  # pure Python: nothing heavy on the validate path
+
+    for f in tiny_settings_on_8b(params.model_dump(mode="python", by_alias=True)):
+        hits.append(Hit("BC707", f.key, f.message))
     refs = []
     active = set(params.active_substrates)
     for key, sub in params.substrates.items():
