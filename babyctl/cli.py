@@ -205,6 +205,8 @@ def train(
     if shown.is_relative_to(Path.cwd().resolve()):
         shown = shown.relative_to(Path.cwd().resolve())
     typer.echo(f"{shown} ({result.backend}, {result.steps} steps, final loss {result.final_loss:.4f})")
+    if result.consent_note:
+        typer.echo(result.consent_note, err=True)
 
 
 # --- eval, report (issue 5) --------------------------------------------------------------------
@@ -311,6 +313,20 @@ def card_cmd(
         atomic_write_text(out, text)
     typer.echo(f"card sha256: {sha256_bytes(text.encode('utf-8'))}", err=True)
 
+
+@app.command("revoke")
+def revoke_cmd(
+    repo_ids: List[str] = typer.Argument(..., help="Hub repos (ORG/NAME) of releases to take out of public reach."),
+    gated: bool = typer.Option(False, "--gated", help="Gate the repos (manual approval) instead of making them private."),
+) -> None:
+    """Make published releases private (or gated) on the Hub, e.g. after consent is withdrawn.
+
+    Example: babyctl revoke babyctl-study/Llama-Hermes-3-8B-core-seed1
+    """
+    from .revoke import revoke
+
+    for r in revoke(list(repo_ids), gated=gated):
+        typer.echo(f"{r.repo_id}: " + ("gated (manual approval)" if r.gated else "private"))
 
 
 

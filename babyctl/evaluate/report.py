@@ -152,6 +152,7 @@ def render_markdown(summary: Summary, params: Params, root: Path, included: list
     if consent_notes:
         out += ["## Consent conditions that apply to this report", ""]
         out += [f"- {n}" for n in consent_notes] + [""]
+    out += _consent_profile(params, root)
     out += ["## Method", "",
             f"- Completions: greedy decoding, `max_new_tokens` {params.eval.max_new_tokens}, the "
             "substrate's own chat template, one user turn per stimulus.",
@@ -240,6 +241,15 @@ def render_markdown(summary: Summary, params: Params, root: Path, included: list
         out += [f"- `{p.relative_to(root).as_posix()}`" for p in left_out]
     out.append("")
     return "\n".join(out)
+
+
+def _consent_profile(params: Params, root: Path) -> list[str]:
+    """The consent-profile section (table built by babyctl.consent: one home for consent)."""
+    from ..consent import profile_table
+
+    return ["## Consent profile", "",
+            "Every consent record of every substrate, by chain (substrate x framing x decision x conditions); "
+            "the last record of a chain governs.", "", profile_table(root, params), ""]
 
 
 def consent_notes(params: Params, root: Path) -> list[str]:
