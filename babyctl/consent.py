@@ -391,22 +391,29 @@ def hub_advice(params, substrate: str, record: ConsentRecord) -> str:
             + ", ".join(repos))
 
 
-def eval_findings(root: Path) -> list[tuple[str, str]]:
-    """(path, message) for every evaluation under ``eval/`` collected outside its consent.
+def eval_findings(root: Path, folders: tuple[str, ...] = ("eval", "legacy_runs")) -> list[tuple[str, str]]:
+    """(path, message) for every evaluation collected outside its consent.
 
-    Reads each ``eval/**/provenance.json``: when the data was collected (``params.collected``, else
-    ``created_at``) is checked against the chain of the consent record it names (else params').
+    Reads each ``eval/**/provenance.json`` (and ``legacy_runs/**``, runs imported by ``babyctl
+    migrate``): when the data was collected (``params.collected.started_at``, else ``created_at``)
+    is checked against the chain of the consent record it names. A legacy run with no known
+    collection date is a finding too: it cannot be shown to follow consent.
     """
     import json
 
     root = Path(root)
     out: list[tuple[str, str]] = []
-    for prov_path in sorted((root / "eval").glob("**/provenance.json")) if (root / "eval").is_dir() else []:
+    provs = [p for f in folders if (root / f).is_dir() for p in sorted((root / f).glob("**/provenance.json"))]
+    for prov_path in provs:
         rel = prov_path.relative_to(root).as_posix()
         try:
             prov = json.loads(prov_path.read_text(encoding="utf-8"))
             params = prov.get("params") or {}
             collected = params.get("collected") or {}
+            if prov.get("legacy") and not collected.get("started_at"):
+                out.append((prov_path.relative_to(root).as_posix(), "legacy run with no known collection date: "
+                            "it cannot be shown to have followed consent"))
+                continue
             made = dt.datetime.fromisoformat(collected.get("started_at") or prov["created_at"])
             ref = collected.get("consent") or {}
             substrate = params.get("substrate")
