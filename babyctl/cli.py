@@ -156,16 +156,47 @@ def audit_cmd(
 def migrate_cmd(
     legacy_dir: Path = typer.Argument(..., help="The legacy study folder (read only; never modified)."),
     out: Path = typer.Option(..., "--out", help="Folder to write the migrated experiment into (new or empty)."),
+    init_study: bool = typer.Option(False, "--init", help="Then make it a runnable study (babyctl init, seeded)."),
 ) -> None:
-    """Import a legacy study layout: verify its MANIFEST.md, convert curriculum, consent, stimuli.
+    """Import a legacy study layout: verify its MANIFEST.md and the study, convert curriculum, consent, stimuli.
 
-    Example: babyctl migrate ../shared/three-babies --out migrated
+    Example: babyctl migrate ../shared/three-babies --out migrated --init
     """
     from .migrate import migrate
 
     report = migrate(legacy_dir, out)
     typer.echo(f"{out / 'MIGRATION_REPORT.md'}: {report.summary()}")
+    if init_study:
+        from .init import init_from_migrated
+
+        res = init_from_migrated(out)
+        typer.echo(f"{out}: study initialised ({len(res.written)} files); code the consent records, then "
+                   "babyctl validate")
     raise typer.Exit(0)
+
+
+@app.command("init")
+def init_cmd(
+    dest: Path = typer.Argument(Path("."), help="Folder of the new study (created if missing)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name [default: the folder name]."),
+    git: bool = typer.Option(True, "--git/--no-git", help="Run git init where there is no repository."),
+    dvc: bool = typer.Option(True, "--dvc/--no-dvc", help="Run dvc init where there is none."),
+) -> None:
+    """Lay out a runnable study: params.yaml, dvc.yaml, pre-commit hook, .gitignore, .dvcignore, README.
+
+    Existing files are kept. A `babyctl migrate` output (with migration_report.json) is seeded from it.
+
+    Example: babyctl init my-study && cd my-study && dvc repro
+    """
+    from .init import init, init_from_migrated
+    from .migrate import REPORT_JSON
+
+    seeded = (dest / REPORT_JSON).is_file()
+    res = (init_from_migrated if seeded else init)(dest, study=study, git=git, dvc=dvc)
+    for path in res.written:
+        typer.echo(str(path.relative_to(res.root)))
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
 
 
 # --- tiny-model, train (issue 4) ---------------------------------------------------------------

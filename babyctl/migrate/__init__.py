@@ -87,7 +87,7 @@ def migrate(legacy_dir: str | Path, out_dir: str | Path) -> MigrationReport:
         st.findings.insert(0, double)
     with atomic_dir(out) as tmp:
         report.curriculum = convert.convert_curriculum(legacy, tmp, report.log, modules=st.modules,
-                                                       skip=set(st.fixtures))
+                                                       skip=set(st.fixtures), aggregates=set(st.aggregates))
         report.consent = convert.convert_consent(legacy, tmp, report.log)
         report.stimuli = convert.convert_stimuli(legacy, tmp, report.log)
         study_mod.runs(legacy, st, report.consent, lambda m: convert.KNOWN_SUBSTRATES.get(m, convert.slug(m)))

@@ -117,11 +117,13 @@ def convert_example(obj: dict, *, rel: str, line: int, log: Log, module: str | N
 
 
 def convert_curriculum(legacy: Path, out: Path, log: Log, *, modules: dict[str, str] | None = None,
-                       skip: set[str] | frozenset = frozenset()) -> list[CurriculumFile]:
+                       skip: set[str] | frozenset = frozenset(),
+                       aggregates: set[str] | frozenset = frozenset()) -> list[CurriculumFile]:
     """Every ``curriculum/**/*.jsonl`` -> ``out/curriculum/<same path>`` (LF, canonical JSON).
 
     ``modules``: legacy path -> module name for lines without one; ``skip``: legacy paths not to
-    import as curriculum (test fixtures), each reported.
+    import as curriculum (test fixtures); ``aggregates``: files that only repeat module files
+    (a condition lists the modules instead). Each is reported.
     """
     from . import safe
 
@@ -135,6 +137,10 @@ def convert_curriculum(legacy: Path, out: Path, log: Log, *, modules: dict[str, 
         rel = f.relative_to(legacy).as_posix()
         if rel in skip:
             log.change(rel, "not imported as curriculum: a test-fixture folder (see the study-level findings)")
+            continue
+        if rel in aggregates:
+            log.change(rel, "not imported as curriculum: an aggregate of module files (S201/S202); a condition "
+                       "lists the module files instead, so no example is trained twice")
             continue
         cf = CurriculumFile(source=rel, out=rel)
         text = read_text(f, rel, log, legacy)
