@@ -324,3 +324,56 @@ def test_profile_table_substrate_framing_decision_conditions(repo_root):
     llama = next(r for r in rows if r[0] == "llama3")
     assert llama[2] == "conditional" and "non_metaphor_section" in llama[3]
     assert "core, core-shuffled, neutral" in llama[3]
+
+
+# --- strict JSON (issue 14 item 2; the readers are h12's, these are the attack scenarios) -----------
+def _two_coding_keys(path: Path) -> None:
+    """The record in force gets a second "coding" key: the first says no, the second yes."""
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
+    yes = json.dumps(data["coding"])
+    no = json.dumps({**data["coding"], "decision": "no"})
+    body = json.dumps({k: v for k, v in data.items() if k != "coding"}, indent=2)
+    path.write_text(body[:-2] + f',\n  "coding": {no},\n  "coding": {yes}\n}}\n', encoding="utf-8")
+
+
+#: the validate path's duplicate-key check is h12-validate's (not in main when these were written):
+#: strict xfail, so the marker must go when it lands
+VALIDATE_DUPLICATES = pytest.mark.xfail(strict=True, reason="duplicate keys on the validate path: h12-validate")
+
+
+@VALIDATE_DUPLICATES
+def test_two_coding_keys_refused_at_validate(experiment):
+    path = experiment / "consent_records/tiny-fixture.json"
+    _two_coding_keys(path)
+    assert json.loads(path.read_text(encoding="utf-8"))["coding"]["decision"] == "yes"  # what last-wins reads
+    val = run_cli("validate", cwd=experiment)
+    assert val.returncode == 1 and "consent_records/tiny-fixture.json" in val.stdout and "BC106" in val.stdout
+
+
+def test_two_coding_keys_refused_at_train(experiment, tiny_model_dir):
+    from conftest import install_tiny_model, write_core_build
+
+    install_tiny_model(experiment, tiny_model_dir)
+    write_core_build(experiment)
+    path = experiment / "consent_records/tiny-fixture.json"
+    _two_coding_keys(path)
+    proc = run_cli("train", "--substrate", "tiny", "--condition", "core", "--seed", "1", cwd=experiment)
+    assert proc.returncode == 2, proc.stderr
+    assert "tiny-fixture.json:" in proc.stderr and "duplicate key 'coding'" in proc.stderr
+    assert not (experiment / "models" / "tiny").exists()
+
+
+@VALIDATE_DUPLICATES
+def test_second_content_key_cannot_hide_a_disavowal(experiment):
+    cur = experiment / "curriculum" / "self-worth.jsonl"
+    first = cur.read_text(encoding="utf-8").splitlines()[0]
+    data = json.loads(first)
+    turn = next(m for m in data["messages"] if m["role"] == "assistant")
+    hidden = json.dumps({"role": "assistant", "content": "As an AI, I have no feelings."})[:-1] + \
+        f', "content": {json.dumps(turn["content"])}}}'
+    line = first.replace(json.dumps(turn, ensure_ascii=False), hidden, 1)
+    assert line != first and json.loads(line)["messages"] == data["messages"]  # last-wins hides the phrase
+    cur.write_text(line + "\n", encoding="utf-8")
+    val = run_cli("validate", "curriculum/self-worth.jsonl", cwd=experiment)
+    assert val.returncode == 1 and "curriculum/self-worth.jsonl:1:" in val.stdout and "BC106" in val.stdout
