@@ -403,7 +403,10 @@ def eval_findings(root: Path, folders: tuple[str, ...] = ("eval", "legacy_runs")
 
     root = Path(root)
     out: list[tuple[str, str]] = []
-    provs = [p for f in folders if (root / f).is_dir() for p in sorted((root / f).glob("**/provenance.json"))]
+    from .study import eval_root
+
+    dirs = [eval_root(root) if f == "eval" else root / f for f in folders]
+    provs = [p for d in dirs if d.is_dir() for p in sorted(d.glob("**/provenance.json"))]
     for prov_path in provs:
         rel = prov_path.relative_to(root).as_posix()
         try:
