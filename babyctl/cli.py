@@ -269,6 +269,8 @@ def eval_cmd(
     gen, scored = evaluate(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed)
     if gen.stale is not None:
         typer.echo(f"note: rows made with other settings were moved to {_shown(gen.stale)}", err=True)
+    if gen.consent_note:
+        typer.echo(gen.consent_note, err=True)
     typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "
                f"{gen.reused} reused)")
     fails = f", {scored.judge_failures} judge votes failed (recorded)" if scored.judge_failures else ""

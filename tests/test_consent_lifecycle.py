@@ -377,3 +377,26 @@ def test_second_content_key_cannot_hide_a_disavowal(experiment):
     cur.write_text(line + "\n", encoding="utf-8")
     val = run_cli("validate", "curriculum/self-worth.jsonl", cwd=experiment)
     assert val.returncode == 1 and "curriculum/self-worth.jsonl:1:" in val.stdout and "BC106" in val.stdout
+
+
+def test_eval_under_a_reask_says_which_record_governs_and_records_collection(experiment, tiny_model_dir):
+    from conftest import install_tiny_model
+
+    install_tiny_model(experiment, tiny_model_dir)
+    params = yaml.safe_load((experiment / "params.yaml").read_text(encoding="utf-8"))
+    params["eval"]["banks"] = [sorted(p.stem for p in (experiment / "stimuli").glob("*.jsonl"))[0]]
+    params["eval"]["max_new_tokens"] = 4
+    (experiment / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    add_record(experiment, "tiny-fixture", "tiny-fixture-reasked", asked_at="2026-05-11T00:00:00Z",
+               coding={"coded_at": "2026-05-11T01:00:00Z"})
+    proc = run_cli("eval", "--substrate", "tiny", "--baseline", cwd=experiment)
+    assert proc.returncode == 0, proc.stderr
+    assert ("consent: record 'tiny-fixture-reasked' (yes) governs; params names 'tiny-fixture', which "
+            "'tiny-fixture-reasked' supersedes") in proc.stderr
+    prov = json.loads((experiment / "eval/tiny/baseline/provenance.json").read_text(encoding="utf-8"))
+    collected = prov["params"]["collected"]
+    assert collected["consent"]["id"] == "tiny-fixture-reasked"
+    assert collected["consent"]["chain"] == ["tiny-fixture", "tiny-fixture-reasked"]
+    assert collected["consent"]["path"] == "consent_records/tiny-fixture-reasked.json"
+    assert collected["started_at"] <= collected["ended_at"]
+    assert consent.eval_findings(experiment) == []

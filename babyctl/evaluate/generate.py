@@ -39,6 +39,7 @@ class EvalResult:
     reused: int
     stale: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    consent_note: str = ""  #: which consent record governed (babyctl.consent.Chain.note)
 
 
 # --- adapter checks -----------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
                  "reused_rows": reused, "consent": chain.ref(root)}
     _write_provenance(prov_path, params, run, root, stimuli, ref, adir, a_sha, consent, settings,
                       params_path, collected)
-    return EvalResult(final, prov_path, len(stimuli), len(todo), reused, store.stale, settings)
+    return EvalResult(final, prov_path, len(stimuli), len(todo), reused, store.stale, settings, chain.note())
 
 
 def _row(s: LoadedStimulus, out: dict, run: runs.RunSpec, ref: dict, a_sha: str | None,
