@@ -360,7 +360,8 @@ def test_two_coding_keys_refused_at_train(experiment, tiny_model_dir):
     _two_coding_keys(path)
     proc = run_cli("train", "--substrate", "tiny", "--condition", "core", "--seed", "1", cwd=experiment)
     assert proc.returncode == 2, proc.stderr
-    assert "tiny-fixture.json:" in proc.stderr and "duplicate key 'coding'" in proc.stderr
+    assert "tiny-fixture.json:" in proc.stderr and "BC106" in proc.stderr and "duplicate key" in proc.stderr
+    assert "coding" in proc.stderr.split("duplicate key", 1)[1]
     assert not (experiment / "models" / "tiny").exists()
 
 
