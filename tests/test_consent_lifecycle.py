@@ -401,3 +401,12 @@ def test_eval_under_a_reask_says_which_record_governs_and_records_collection(exp
     assert collected["consent"]["path"] == "consent_records/tiny-fixture-reasked.json"
     assert collected["started_at"] <= collected["ended_at"]
     assert consent.eval_findings(experiment) == []
+
+
+def test_validate_reports_a_withdrawal_at_the_head_of_the_chain(experiment):
+    assert run_cli("validate", cwd=experiment).returncode == 0
+    withdraw(experiment)
+    proc = run_cli("validate", cwd=experiment)
+    assert proc.returncode == 1
+    assert ("consent_records/tiny-fixture.json:3:3: BC508 active substrate 'tiny': params names 'tiny-fixture', "
+            "but 'tiny-fixture-withdrawn' supersedes it and governs: consent was withdrawn on 2026-05-20") in proc.stdout

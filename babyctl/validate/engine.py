@@ -321,7 +321,7 @@ class Run:
     def check_params_references(self, src: Source, params, root: Path, bad_phrases) -> None:
         """Everything params points at (located in params.yaml), and each consent record it
         references: coded, for its substrate, covering what is active (located in the record)."""
-        from .rules.consent import check_reference
+        from .rules.consent import check_chain_head, check_reference
         from .rules.params import check_references
 
         hits, refs = check_references(params, root, bad_phrases)
@@ -332,7 +332,9 @@ class Run:
                 continue  # the record's own findings say why
             rec_src = self.consent_src[Path(os.path.abspath(ref.path))]
             self.add_json_hits(display, rec_src.text(),
-                               check_reference(ref.key, record, active=ref.active, conditions=ref.conditions))
+                               check_reference(ref.key, record, active=ref.active, conditions=ref.conditions)
+                               + check_chain_head(ref.key, record, self.consent_index(), active=ref.active,
+                                                  conditions=ref.conditions))
 
     def check_unknown(self, src: Source) -> None:
         """Encoding and syntax only, for files whose kind cannot be told."""
