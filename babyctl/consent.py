@@ -323,7 +323,7 @@ def history_rows(chain: Chain) -> list[tuple[str, ...]]:
         decision = r.coding.decision
         if r.coding.withdrawn_at is not None:
             decision += f" ({r.coding.withdrawn_at.date().isoformat()})"
-        status = "governs" if loaded is chain.head else f"superseded"
+        status = "governs" if loaded is chain.head else "superseded"
         rows.append((r.id, r.asked_at.date().isoformat(), r.protocol.framing, decision, covers, status))
     return rows
 

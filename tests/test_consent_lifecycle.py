@@ -17,7 +17,7 @@ import yaml
 from babyctl import consent
 from babyctl.config import load_params
 from babyctl.errors import GateRefused, InputError
-from conftest import git, run_cli
+from conftest import run_cli
 from hubserver import LoopbackHub
 from publish_support import clone_experiment, commit_all, make_publish_experiment
 
@@ -155,7 +155,7 @@ def test_withdrawal_refuses_publish_and_says_what_to_do_then_revoke(exp, hub):
     assert proc.returncode == 1, proc.stderr
     assert "consent was withdrawn on 2026-07-01" in proc.stderr
     assert "releases already on the Hub stay downloadable" in proc.stderr
-    assert f"babyctl revoke REPO_ID" in proc.stderr and TINY_REPO in proc.stderr
+    assert "babyctl revoke REPO_ID" in proc.stderr and TINY_REPO in proc.stderr
     assert len(hub.state.repos[TINY_REPO].tags) == 1  # nothing new pushed
     # revoke: private, then gated (the real huggingface_hub client, loopback Hub)
     rv = run_cli("revoke", TINY_REPO, cwd=exp, env=env)
