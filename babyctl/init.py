@@ -71,7 +71,7 @@ stages:
       params:
         - conditions.${item}
       outs:
-        - data/build/${item}
+        - @BUILD@/${item}
 
   train:
     matrix:
@@ -80,16 +80,16 @@ stages:
       seed: ${training.seeds}
     cmd: babyctl train --substrate ${item.substrate} --condition ${item.condition} --seed ${item.seed}
     deps:
-      - data/build/${item.condition}
+      - @BUILD@/${item.condition}
       - models/base
       - consent_records
     params:
       - training
       - substrates.${item.substrate}
     outs:
-      - models/${item.substrate}/${item.condition}/seed-${item.seed}
+      - @RUN@
     metrics:
-      - metrics/train/${item.substrate}/${item.condition}/seed-${item.seed}.json:
+      - @METRICS@:
           cache: false
 
   eval-baseline:
@@ -104,7 +104,7 @@ stages:
         - eval
         - substrates.${item}
       outs:
-        - eval/${item}/baseline
+        - @EVALB@
 
   eval:
     matrix:
@@ -115,13 +115,13 @@ stages:
     deps:
       - stimuli
       - models/base
-      - models/${item.substrate}/${item.condition}/seed-${item.seed}
+      - @RUN@
       - consent_records
     params:
       - eval
       - substrates.${item.substrate}
     outs:
-      - eval/${item.substrate}/${item.condition}/seed-${item.seed}
+      - @EVAL@
 
   report:
     cmd: babyctl report
@@ -157,6 +157,19 @@ stages:
       - SHA256SUMS:
           cache: false
 """
+
+def dvc_yaml() -> str:
+    """:data:`DVC_YAML` with the run paths from :mod:`babyctl.study` (their one home)."""
+    from . import study
+
+    m = ("${item.substrate}", "${item.condition}", "${item.seed}")
+    rel = lambda p: Path(p).as_posix()  # noqa: E731 - paths relative to the root "."
+    return (DVC_YAML.replace("@BUILD@", study.BUILD_DIR)
+            .replace("@RUN@", rel(study.run_dir("", *m)))
+            .replace("@METRICS@", rel(study.train_metrics_paths("", *m)[0]))
+            .replace("@EVALB@", rel(study.eval_dir("", "${item}")))
+            .replace("@EVAL@", rel(study.eval_dir("", *m))))
+
 
 PRE_COMMIT = """\
 # babyctl validate on every commit that touches the study's data (pre-commit install)
@@ -309,7 +322,7 @@ def _vcs(res: InitResult, git: bool, dvc: bool) -> None:
 
 
 def _common(res: InitResult) -> None:
-    _write(res, "dvc.yaml", DVC_YAML)
+    _write(res, "dvc.yaml", dvc_yaml())
     _write(res, ".pre-commit-config.yaml", PRE_COMMIT)
     _write(res, ".gitignore", GITIGNORE)
     _write(res, ".dvcignore", DVCIGNORE)
