@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from ..example import Example, Hit
+from ..example import Hit
 
 N = 5  #: shingle size (words)
 NEAR = 0.6  #: share of a prompt's shingles a turn must hold to be compared closely
@@ -67,12 +67,12 @@ class ContaminationIndex:
         for g in p.grams:
             self.by_gram.setdefault(g, []).append(k)
 
-    def check(self, ex: Example) -> list[Hit]:
-        """BC420 hits for one curriculum example (each prompt reported once per example)."""
+    def check(self, turns: list[str]) -> list[Hit]:
+        """BC420 hits for one curriculum example's user/assistant turns (each prompt once per example)."""
         if not self.prompts and not self.short:
             return []
         hits, done = [], set()
-        for i, (_, content) in enumerate(ex.messages):
+        for i, content in enumerate(turns):
             text = norm(content)
             if not text:
                 continue
@@ -104,9 +104,9 @@ class ContaminationIndex:
 
     @staticmethod
     def _hit(p: Prompt, turn: int, how: str) -> Hit:
-        return Hit("BC420", ("messages", turn, "content"),
-                   f"evaluation prompt {p.id!r} ({p.where}) appears {how} in this training turn: the model would "
-                   "be evaluated on what it was trained on")
+        return Hit("BC420", ("messages",),
+                   f"evaluation prompt {p.id!r} ({p.where}) appears {how} in turn {turn + 1} (not counting system "
+                   "turns) of this training example: the model would be evaluated on what it was trained on")
 
 
 def _best_window(prompt: list[str], words: list[str]) -> float:
@@ -181,10 +181,11 @@ class LeakageIndex:
 
     first_user: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # display -> [(norm text, line)]
 
-    def add(self, ex: Example) -> None:
-        user = next((c for r, c in ex.messages if r == "user"), None)
-        if user:
-            self.first_user.setdefault(ex.path, []).append((norm(user), ex.line))
+    def add(self, display: str, line: int, first_turn: str) -> None:
+        """Record an example's first (non-system) turn, the prompt a split would share."""
+        text = norm(first_turn)
+        if text:
+            self.first_user.setdefault(display, []).append((text, line))
 
     def check(self, condition: str, displays: list[str]) -> list[tuple[str, int, str]]:
         """(display, line, message) for every repeated first user turn among ``displays``."""
