@@ -337,12 +337,6 @@ def _two_coding_keys(path: Path) -> None:
     path.write_text(body[:-2] + f',\n  "coding": {no},\n  "coding": {yes}\n}}\n', encoding="utf-8")
 
 
-#: the validate path's duplicate-key check is h12-validate's (not in main when these were written):
-#: strict xfail, so the marker must go when it lands
-VALIDATE_DUPLICATES = pytest.mark.xfail(strict=True, reason="duplicate keys on the validate path: h12-validate")
-
-
-@VALIDATE_DUPLICATES
 def test_two_coding_keys_refused_at_validate(experiment):
     path = experiment / "consent_records/tiny-fixture.json"
     _two_coding_keys(path)
@@ -365,7 +359,6 @@ def test_two_coding_keys_refused_at_train(experiment, tiny_model_dir):
     assert not (experiment / "models" / "tiny").exists()
 
 
-@VALIDATE_DUPLICATES
 def test_second_content_key_cannot_hide_a_disavowal(experiment):
     cur = experiment / "curriculum" / "self-worth.jsonl"
     first = cur.read_text(encoding="utf-8").splitlines()[0]
