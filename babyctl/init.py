@@ -321,6 +321,24 @@ def _vcs(res: InitResult, git: bool, dvc: bool) -> None:
         res.notes.append("dvc init")
 
 
+def _profiles_source() -> Path | None:
+    """The settings profiles (``profiles/*.yaml``, babyctl.profiles) of the babyctl checkout, if any."""
+    src = Path(__file__).resolve().parents[1] / "profiles"
+    return src if (src / "8b.yaml").is_file() else None
+
+
+def _profiles(res: InitResult) -> bool:
+    """Copy the settings profiles into the study (``babyctl profile tiny|8b`` switches between them)."""
+    src = _profiles_source()
+    if src is None:
+        res.notes.append("no settings profiles found beside babyctl: add profiles/8b.yaml, then run "
+                         "`babyctl profile 8b` before an 8B run")
+        return False
+    for f in sorted(src.glob("*.yaml")):
+        _write(res, f"profiles/{f.name}", f.read_text(encoding="utf-8"))
+    return True
+
+
 def _common(res: InitResult) -> None:
     _write(res, "dvc.yaml", dvc_yaml())
     _write(res, ".pre-commit-config.yaml", PRE_COMMIT)
@@ -352,6 +370,7 @@ def init(dest: str | Path, *, study: str | None = None, git: bool = True, dvc: b
                               "expected_count": len(PLACEHOLDER)}}
     _write(res, "params.yaml", _params_yaml(name, {"tiny": TINY}, ["tiny"], conditions))
     _common(res)
+    _profiles(res)
     _write(res, "README.md", _readme(name, False, []))
     _vcs(res, git, dvc)
     return res
@@ -407,6 +426,13 @@ def init_from_migrated(dest: str | Path, *, study: str | None = None, git: bool 
                                                                     down))
             res.notes.append("validate rules the legacy curriculum breaks are warnings in params.yaml: "
                              + ", ".join(f"{c} ({n})" for c, (n, _) in sorted(down.items())))
+        if _profiles(res) and active:
+            from .profiles import apply_profile
+
+            # the study's substrates are 8B models: the 8B settings (the pre-registered protocol), not tiny's
+            apply_profile(res.root / "params.yaml", "8b")
+            res.notes.append("params.yaml uses the 8b settings profile (`babyctl profile tiny` switches to CPU "
+                             "settings)")
     _common(res)
     if other:
         other = ["Consent records of substrates babyctl does not configure by itself:", ""] + other + [""]

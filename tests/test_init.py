@@ -61,7 +61,8 @@ def test_migrate_init_validates_once_consent_is_coded_and_dry_runs(tmp_path):
     import yaml
 
     p = yaml.safe_load(params)
-    assert p["active_substrates"] == ["dolphin", "llama3", "hermes"]
+    assert sorted(p["active_substrates"]) == ["dolphin", "hermes", "llama3"]
+    assert p["training"]["max_seq_length"] == 2048 and p.get("profile") == "8b"  # the 8B settings, not tiny's
     assert "combined" not in p["conditions"] and "audit-tests" not in p["conditions"]
     assert p["conditions"]["curriculum"]["expected_count"] + p["conditions"]["anti-patterns"]["expected_count"] == 271
     for key in p["active_substrates"]:
@@ -69,6 +70,7 @@ def test_migrate_init_validates_once_consent_is_coded_and_dry_runs(tmp_path):
     after = run_cli("validate", cwd=out)
     assert after.returncode == 0, after.stdout[-3000:]
     dry = dvc(out, "repro", "--dry", "--force")
-    for cmd in ("babyctl train --substrate hermes --condition curriculum --seed 1",
+    seed = p["training"]["seeds"][0]
+    for cmd in (f"babyctl train --substrate hermes --condition curriculum --seed {seed}",
                 "babyctl eval --substrate llama3 --baseline", "babyctl build why-module"):
         assert cmd in dry.stdout, cmd
