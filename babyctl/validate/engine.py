@@ -78,6 +78,7 @@ class Run:
         self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold)
         self.stims = StimulusIndex()
         self.contam = None  # ContaminationIndex of the experiment's stimuli, loaded at the first example
+        self.split = False  # a condition has a validation split: first turns are kept for BC421
         self.leak = LeakageIndex()
         self.consents: dict[Path, tuple[str, object]] = {}  # absolute path -> (display, record or None)
         self.consent_src: dict[Path, Source] = {}
@@ -194,19 +195,25 @@ class Run:
                 self.ignores[(display, line.number)] = ignore
             for h in self.dups.add(display, line.number, feat):
                 self.add(display, line.number, col_of(line.text, h.loc), h.code, h.message, h.severity)
-            turns = " ".join(feat.words).split("\x00")  # the user/assistant turns, case-folded
-            for h in self.contamination(turns):
-                self.add(display, line.number, 1, h.code, h.message, h.severity)
-            self.leak.add(display, line.number, turns[0])
+            if self.contam is None:
+                self._start_turn_checks()
+            if self.contam or self.split:
+                turns = " ".join(feat.words).split("\x00")  # the user/assistant turns, case-folded
+                for h in self.contam.check(turns) if self.contam else ():
+                    self.add(display, line.number, 1, h.code, h.message, h.severity)
+                if self.split:
+                    self.leak.add(display, line.number, turns[0])
 
-    def contamination(self, turns: list[str]) -> list[Hit]:
-        """BC420 for one example's turns, against the stimuli of the experiment's stimulus folder."""
-        if self.contam is None:
-            from .rules.contamination import ContaminationIndex, load_stimuli
+    def _start_turn_checks(self) -> None:
+        """BC420/BC421 run only in an experiment run: with stimuli to compare against, or a condition
+        with a validation split (a plain ``babyctl validate FILE`` keeps no per-example state)."""
+        from .rules.contamination import ContaminationIndex, load_stimuli
 
-            folder = self.root / (self.params.stimuli_dir if self.params is not None else "stimuli")
-            self.contam = load_stimuli(folder, display_path) if self.params is not None else ContaminationIndex()
-        return self.contam.check(turns)
+        if self.params is None:
+            self.contam, self.split = ContaminationIndex(), False
+            return
+        self.contam = load_stimuli(self.root / self.params.stimuli_dir, display_path)
+        self.split = any(c.validation_fraction > 0 for c in self.params.conditions.values())
 
     def check_legacy_stimuli(self, src: Source) -> None:
         """BC603 for a legacy stimulus file (a JSON item list), and BC601 for ids it repeats."""

@@ -53,6 +53,9 @@ class ContaminationIndex:
     by_gram: dict[int, list[int]] = field(default_factory=dict)
     short: list[Prompt] = field(default_factory=list)
 
+    def __bool__(self) -> bool:
+        return bool(self.prompts or self.short)
+
     def add_prompt(self, stim_id: str, where: str, prompt: str) -> None:
         text = norm(prompt)
         words = text.split()
@@ -179,17 +182,17 @@ def legacy_items(text: str) -> list[tuple[str, int, dict]]:
 class LeakageIndex:
     """First user turn (normalised) -> where it was first seen, per curriculum file."""
 
-    first_user: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # display -> [(norm text, line)]
+    first_user: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # display -> [(hash of norm text, line)]
 
     def add(self, display: str, line: int, first_turn: str) -> None:
         """Record an example's first (non-system) turn, the prompt a split would share."""
         text = norm(first_turn)
         if text:
-            self.first_user.setdefault(display, []).append((text, line))
+            self.first_user.setdefault(display, []).append((hash(text), line))
 
     def check(self, condition: str, displays: list[str]) -> list[tuple[str, int, str]]:
         """(display, line, message) for every repeated first user turn among ``displays``."""
-        seen: dict[str, tuple[str, int]] = {}
+        seen: dict[int, tuple[str, int]] = {}
         out = []
         for d in displays:
             for text, line in self.first_user.get(d, []):
