@@ -273,7 +273,7 @@ def build_report(study_or_params: Study | str | Path) -> ReportResult:
     from .plots import plot_differences, plot_signal
 
     loaded = Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     included, left_out = find_scores(root, params)
     if not included:
         raise InputError("no scores of active runs found under eval/ (run: babyctl eval first)",

@@ -108,7 +108,7 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
     """
     started = utc_now()
     loaded = study.Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     sub = lookup(params, params_path, substrate, condition)
     data_file = study.train_data(root, condition)
     if not data_file.is_file():
