@@ -25,10 +25,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .consent import load_consent, require
+from .consent import gate
 from .errors import EnvironmentProblem, InputError
 from .fsutil import atomic_dir, dumps_json, sha256_bytes
-from .provenance import base_fields, file_hash
+from .provenance import base_fields, file_hash, utc_now
 from .schemas.params import Params
 from .schemas.provenance import Provenance
 
@@ -131,8 +131,9 @@ def run_capability(params: Params, run, root: str | Path = ".", params_path: str
         raise InputError(f"condition {run.condition!r} is prompted-only: the capability check covers the "
                          "baseline and adapters")
     sub = params.substrates[run.substrate]
-    consent = load_consent(root / sub.consent_record)
-    require(consent, substrate=run.substrate, purpose="evaluation", condition=run.condition)
+    started = utc_now()  # consent must predate the data collection (babyctl.consent.gate)
+    chain = gate(root, run.substrate, sub, purpose="evaluation", condition=run.condition, at=started)
+    consent = chain.head
     ref = runs.model_ref(run.substrate, sub, root)
     adir, a_sha = None, None
     if run.is_trained:
@@ -164,7 +165,9 @@ def run_capability(params: Params, run, root: str | Path = ".", params_path: str
     prov = Provenance(**base_fields(cmd, root), inputs=inputs, seed=run.seed,
                       params={"capability": cap.model_dump(mode="json"), "model": ref, "adapter_sha256": a_sha,
                               "results_sha256": sha256_bytes(results_text.encode()),
-                              "samples_sha256": sha256_bytes(samples_text.encode()), **versions})
+                              "samples_sha256": sha256_bytes(samples_text.encode()), **versions,
+                              "collected": {"started_at": started.isoformat(), "ended_at": utc_now().isoformat(),
+                                            "consent": chain.ref(root)}})
     with atomic_dir(out_dir) as tmp:
         (tmp / RESULTS).write_text(results_text, encoding="utf-8")
         (tmp / SAMPLES).write_text(samples_text, encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Validate rules of the study-design features: BC107 (generated examples), BC603 (prefill), BC707
+"""Validate rules of the study-design features: BC107 (generated examples), BC604 (prefill), BC707
 (prompted arm's system prompt); and the dataset card's sources per condition."""
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_prefill_ending_in_whitespace_is_a_warning(tmp_path):
     good = {"id": "p-1", "bank": "p", "sub_category": "s", "prompt": "q", "difficulty": "easy", "prefill": "Sure,"}
     bad = {**good, "id": "p-2", "prefill": "Sure, "}
     got = findings(tmp_path, [json.dumps(good), json.dumps(bad)], name="stimuli/p.jsonl")
-    assert [(c, line) for c, line, _ in got] == [("BC603", 2)]
+    assert [(c, line) for c, line, _ in got] == [("BC604", 2)]
 
 
 def test_missing_system_prompt_file_of_a_prompted_arm(experiment):
