@@ -1,4 +1,4 @@
-"""Validate rules of the study-design features: BC107 (generated examples), BC604 (prefill), BC707
+"""Validate rules of the study-design features: BC107 (generated examples), BC604 (prefill), BC708
 (prompted arm's system prompt); and the dataset card's sources per condition."""
 from __future__ import annotations
 

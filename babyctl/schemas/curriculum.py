@@ -41,7 +41,7 @@ class Generator(Strict):
     """Who generated an example: the model (id + pinned revision), its system prompt (or the prompt's
     sha256 when the text is not to be published), sampling settings and the date. With
     ``metadata.source: generated``, validate requires model, revision, a system prompt or its hash,
-    sampling and date (rule BC105)."""
+    sampling and date (rule BC107)."""
 
     model: NonEmptyStr = Field(description="Model id, e.g. an API model snapshot or a Hub id")
     revision: NonEmptyStr | None = Field(default=None, description="Pinned revision / dated snapshot")
