@@ -8,20 +8,19 @@ decoded, parsed once by the pydantic model, examined by every rule of
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator
 
 from . import kinds
 from .example import Hit, col_of, parse_example
 from .finding import Finding
 from .loader import Line, Source, finding, read_lines, read_source
 from .rules import EXAMPLE_RULES
-from .rules.duplicates import DuplicateIndex, Features, features
+from .rules.duplicates import DuplicateIndex, features
 from .rules.stimuli import StimulusIndex
-from .schema import validate_json_text
+from .schema import json_problems, validate_json_text
 from .settings import Settings
 
 
@@ -168,17 +167,21 @@ class Run:
 
     # --- curriculum -------------------------------------------------------------------------------
     def check_curriculum(self, display: str, lines: Iterable[Line]) -> None:
-        """Each line is examined (:func:`examine`), then fed to the duplicate index, in file order."""
-        for line in self._items(display, lines):
-            found, ignore, feat = examine(display, self.settings, line)
-            self.findings += found
-            if feat is None:
+        """Each line: parsed once by the model, every rule of :data:`EXAMPLE_RULES`, then the
+        duplicate index (in file order)."""
+        for number, text, control in self._items(display, lines):
+            problems, ex = parse_example(display, number, text, control)
+            for p in problems:
+                self.add(display, number, p.col, p.code, p.message)
+            if ex is None:
                 continue
             self.examples += 1
-            if ignore:
-                self.ignores[(display, line.number)] = ignore
-            for h in self.dups.add(display, line.number, feat):
-                self.add(display, line.number, col_of(line.text, h.loc), h.code, h.message, h.severity)
+            if ex.ignore:
+                self.ignores[(display, number)] = ex.ignore
+            hits = [h for rule in EXAMPLE_RULES for h in rule(ex, self.settings)]
+            hits += self.dups.add(display, number, features(ex))
+            for h in hits:
+                self.add(display, number, ex.col(h.loc, h.needle), h.code, h.message, h.severity)
 
     # --- stimuli ----------------------------------------------------------------------------------
     def check_stimuli(self, path: Path, display: str, lines: Iterable[Line]) -> None:
@@ -294,17 +297,11 @@ class Run:
         if src.path.suffix == ".jsonl":
             lines = [Line(n, t) for n, t in enumerate(src.texts, 1)]
             for number, text, _ in self._items(src.display, lines):
-                self._json_syntax(src.display, text, number)
+                for p in json_problems(text):
+                    self.add(src.display, number + p.line - 1, p.col, p.code, p.message)
         elif src.path.suffix == ".json":
-            self._json_syntax(src.display, src.text(), 1)
-
-    def _json_syntax(self, display: str, text: str, number: int) -> None:
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as e:
-            self.add(display, number + e.lineno - 1, e.colno, "BC101", f"invalid JSON: {e.msg}")
-        except RecursionError:
-            self.add(display, number, 1, "BC101", "invalid JSON: nested too deeply")
+            for p in json_problems(src.text()):
+                self.add(src.display, p.line, p.col, p.code, p.message)
 
     # --- end --------------------------------------------------------------------------------------
     def finish(self) -> Outcome:
@@ -312,28 +309,6 @@ class Run:
         if self.ignores:
             found = [f for f in found if f.code not in self.ignores.get((f.path, f.line), ())]
         return Outcome(self.settings.resolve(found), self.files, self.examples, self.stimuli)
-
-
-class Examined(NamedTuple):
-    """One curriculum line examined: its findings (located), and when it is an example, its
-    ``lint_ignore`` codes and what the duplicate index needs."""
-
-    findings: list[Finding]
-    ignore: frozenset[str] | None = None
-    features: Features | None = None
-
-
-def examine(display: str, settings: Settings, line: Line) -> Examined:
-    """Every per-line check of a curriculum line: the model, then :data:`EXAMPLE_RULES`.
-    Depends on nothing but its arguments."""
-    problems, ex = parse_example(display, line.number, line.text, line.control)
-    found = [finding(display, line.number, p.col, p.code, p.message) for p in problems]
-    if ex is None:
-        return Examined(found)
-    for rule in EXAMPLE_RULES:
-        for h in rule(ex, settings):
-            found.append(finding(display, line.number, ex.col(h.loc, h.needle), h.code, h.message, h.severity))
-    return Examined(found, ex.ignore, features(ex))
 
 
 def check_supersedes(run: Run) -> None:
