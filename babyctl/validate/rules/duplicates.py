@@ -79,16 +79,13 @@ class DuplicateIndex:
         """``words`` as a string with one character per word (the same word, the same
         character): SequenceMatcher gives the same ratios for it as for the list."""
         vocab = self._vocab
-        chars = list(map(vocab.get, words))
-        if None in chars:
-            for i, c in enumerate(chars):
-                if c is None:  # past 1.1M distinct words (no real curriculum), words share characters
-                    w = words[i]
-                    c = vocab.get(w)
-                    if c is None:
-                        c = vocab[w] = chr(len(vocab)) if len(vocab) < _CHARS else chr(zlib.crc32(w.encode()) % _CHARS)
-                    chars[i] = c
-        return "".join(chars)
+        try:
+            return "".join(map(vocab.__getitem__, words))
+        except KeyError:  # new words: each gets the next character
+            for w in words:
+                if w not in vocab:  # past 1.1M distinct words (no real curriculum), words share characters
+                    vocab[w] = chr(len(vocab)) if len(vocab) < _CHARS else chr(zlib.crc32(w.encode()) % _CHARS)
+            return "".join(map(vocab.__getitem__, words))
 
     def _near(self, where: tuple[str, int], sketch: list[int], words: str) -> Hit | None:
         idx = len(self._words)
