@@ -92,7 +92,7 @@ def build_condition(study: StudyLike, condition: str, root: str | Path | None = 
     from .build import build
 
     s = Study.of(study, root)
-    return build(condition, s.params, s.root, params_path=s.params_path)
+    return build(condition, s.params, s.root, params_path=s.shown_params_path)
 
 
 def train_adapter(study: StudyLike, *, substrate: str, condition: str, seed: int, backend: str = "auto",

@@ -156,16 +156,47 @@ def audit_cmd(
 def migrate_cmd(
     legacy_dir: Path = typer.Argument(..., help="The legacy study folder (read only; never modified)."),
     out: Path = typer.Option(..., "--out", help="Folder to write the migrated experiment into (new or empty)."),
+    init_study: bool = typer.Option(False, "--init", help="Then make it a runnable study (babyctl init, seeded)."),
 ) -> None:
-    """Import a legacy study layout: verify its MANIFEST.md, convert curriculum, consent, stimuli.
+    """Import a legacy study layout: verify its MANIFEST.md and the study, convert curriculum, consent, stimuli.
 
-    Example: babyctl migrate ../shared/three-babies --out migrated
+    Example: babyctl migrate ../shared/three-babies --out migrated --init
     """
     from .migrate import migrate
 
     report = migrate(legacy_dir, out)
     typer.echo(f"{out / 'MIGRATION_REPORT.md'}: {report.summary()}")
+    if init_study:
+        from .init import init_from_migrated
+
+        res = init_from_migrated(out)
+        typer.echo(f"{out}: study initialised ({len(res.written)} files); code the consent records, then "
+                   "babyctl validate")
     raise typer.Exit(0)
+
+
+@app.command("init")
+def init_cmd(
+    dest: Path = typer.Argument(Path("."), help="Folder of the new study (created if missing)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name [default: the folder name]."),
+    git: bool = typer.Option(True, "--git/--no-git", help="Run git init where there is no repository."),
+    dvc: bool = typer.Option(True, "--dvc/--no-dvc", help="Run dvc init where there is none."),
+) -> None:
+    """Lay out a runnable study: params.yaml, dvc.yaml, pre-commit hook, .gitignore, .dvcignore, README.
+
+    Existing files are kept. A `babyctl migrate` output (with migration_report.json) is seeded from it.
+
+    Example: babyctl init my-study && cd my-study && dvc repro
+    """
+    from .init import init, init_from_migrated
+    from .migrate import REPORT_JSON
+
+    seeded = (dest / REPORT_JSON).is_file()
+    res = (init_from_migrated if seeded else init)(dest, study=study, git=git, dvc=dvc)
+    for path in res.written:
+        typer.echo(str(path.relative_to(res.root)))
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
 
 
 # --- tiny-model, train (issue 4) ---------------------------------------------------------------
@@ -205,6 +236,8 @@ def train(
     if shown.is_relative_to(Path.cwd().resolve()):
         shown = shown.relative_to(Path.cwd().resolve())
     typer.echo(f"{shown} ({result.backend}, {result.steps} steps, final loss {result.final_loss:.4f})")
+    if result.consent_note:
+        typer.echo(result.consent_note, err=True)
 
 
 # --- profile, export (issue 16) ---------------------------------------------------------------
@@ -288,6 +321,8 @@ def eval_cmd(
                            backend=make(backend))
     if gen.stale is not None:
         typer.echo(f"note: rows made with other settings were moved to {_shown(gen.stale)}", err=True)
+    if gen.consent_note:
+        typer.echo(gen.consent_note, err=True)
     typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "
                f"{gen.reused} reused)")
     fails = f", {scored.judge_failures} judge votes failed (recorded)" if scored.judge_failures else ""
@@ -363,6 +398,20 @@ def card_cmd(
         atomic_write_text(out, text)
     typer.echo(f"card sha256: {sha256_bytes(text.encode('utf-8'))}", err=True)
 
+
+@app.command("revoke")
+def revoke_cmd(
+    repo_ids: List[str] = typer.Argument(..., help="Hub repos (ORG/NAME) of releases to take out of public reach."),
+    gated: bool = typer.Option(False, "--gated", help="Gate the repos (manual approval) instead of making them private."),
+) -> None:
+    """Make published releases private (or gated) on the Hub, e.g. after consent is withdrawn.
+
+    Example: babyctl revoke babyctl-study/Llama-Hermes-3-8B-core-seed1
+    """
+    from .revoke import revoke
+
+    for r in revoke(list(repo_ids), gated=gated):
+        typer.echo(f"{r.repo_id}: " + ("gated (manual approval)" if r.gated else "private"))
 
 
 

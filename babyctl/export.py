@@ -37,7 +37,7 @@ def export_merged(study_or_params: "study.Study | str | Path", *, substrate: str
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r} (choose one of {', '.join(DTYPES)})")
     loaded = study.Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     sub = study.substrate(params, substrate, params_path)
     run = runs.make_run(params, substrate, baseline=False, condition=condition, seed=seed,
                         params_path=params_path)

@@ -110,6 +110,19 @@ def train_data_rel(condition: str) -> str:
     return f"{BUILD_DIR}/{condition}/{TRAIN_FILE}"
 
 
+def shown(path: str | Path | None) -> Path | None:
+    """``path`` as a message shows it: relative to the working directory when it lies below it."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_absolute():
+        try:
+            return path.relative_to(Path.cwd())
+        except (ValueError, OSError):
+            return path
+    return path
+
+
 # --- params look-ups --------------------------------------------------------------------------
 def params_line(params_path: str | Path | None, *loc: str | int) -> int | None:
     """1-based line of the key path ``loc`` in params.yaml (the deepest part that exists); None
@@ -200,11 +213,17 @@ class Study:
             return cls(params=study, root=root, params_path=path if path.is_file() else None)
         return cls.load(study)
 
+    @property
+    def shown_params_path(self) -> Path | None:
+        """params.yaml as errors name it: relative to the working directory when it lies below it
+        (``params.yaml:17`` when run from the experiment root), else absolute."""
+        return shown(self.params_path)
+
     def substrate(self, key: str) -> Substrate:
-        return substrate(self.params, key, self.params_path)
+        return substrate(self.params, key, self.shown_params_path)
 
     def condition(self, key: str) -> Condition:
-        return condition(self.params, key, self.params_path)
+        return condition(self.params, key, self.shown_params_path)
 
     def line(self, *loc: str | int) -> int | None:
         return params_line(self.params_path, *loc)

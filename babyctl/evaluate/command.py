@@ -20,7 +20,7 @@ def evaluate(study_or_params: Study | str | Path, *, substrate: str, baseline: b
     ``backend``: a :mod:`.backends` generator (``make("vllm")``); default transformers.
     """
     loaded = Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     run = make_run(params, substrate, baseline=baseline, condition=condition, seed=seed,
                    params_path=params_path)
     gen = run_eval(params, run, root, params_path=params_path, backend=backend)
