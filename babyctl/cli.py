@@ -112,43 +112,57 @@ def build_cmd(
 @app.command("ledger")
 def ledger_cmd(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if SHA256SUMS is stale or wrong."),
-    root: Path = typer.Option(Path("."), "--root", help="The experiment (DVC repository) root."),
+    root: Optional[Path] = typer.Option(None, "--root", help="The study root [default: found from the working folder]."),
 ) -> None:
     """Write SHA256SUMS (sha256sum format) for every file dvc.lock and .dvc files track.
+
+    --check also reports files in tracked folders that SHA256SUMS does not list; it never
+    advises re-running `babyctl ledger` over them (that would bless an injected file).
 
     Example: babyctl ledger && sha256sum -c SHA256SUMS
     """
     from . import ledger
+    from .audit_context import find_root
 
+    study = find_root(root)
     if check:
-        problems = ledger.check(root)
+        problems = ledger.check(study)
         for p in problems:
             typer.echo(str(p))
         if problems:
             raise typer.Exit(1)
         typer.echo(f"{ledger.LEDGER}: ok")
         return
-    path, n = ledger.write(root)
+    path, n = ledger.write(study)
     typer.echo(f"{path.name}: {n} files")
 
 
 @app.command("audit")
 def audit_cmd(
-    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
-    root: Path = typer.Option(Path("."), "--root", help="The experiment (DVC repository) root."),
+    fmt: str = typer.Option("text", "--format", help="text (fits the terminal) | json | md (paste-ready)."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json.", hidden=True),
+    root: Optional[Path] = typer.Option(None, "--root", help="The study root [default: found from the working folder]."),
     no_status: bool = typer.Option(False, "--no-status", help="Skip the pipeline-status check (dvc status)."),
 ) -> None:
-    """Verify hashes (dvc.lock, SHA256SUMS), pipeline status, adapter provenance+consent, stray files.
+    """Verify hashes (dvc.lock, SHA256SUMS), pipeline status, adapter provenance+consent, stray
+    files, committed records and symlinks; print a header an auditor can paste (commit, clean
+    tree, UTC time, versions, remote).
 
-    Example: babyctl audit --json
+    Example: babyctl audit --format md > audit.md
     """
     from . import audit, audit_report
+    from .errors import UsageError
 
-    result = audit.audit(root, pipeline_status=not no_status)
-    if as_json:
-        typer.echo(audit_report.to_json(result))
-    else:
-        audit_report.print_table(result)
+    fmt = "json" if as_json else fmt
+    if fmt not in audit_report.FORMATS:
+        raise fail(UsageError(f"unknown --format {fmt!r} (choose from: {', '.join(audit_report.FORMATS)})"))
+    try:
+        result = audit.audit(root, pipeline_status=not no_status)
+    except BabyctlError as e:
+        if fmt == "json":
+            typer.echo(audit_report.error_json(e.message, path=e.path, line=e.line, exit_code=e.exit_code))
+        raise fail(e)
+    typer.echo(audit_report.REPORTERS[fmt](result), nl=False)
     raise typer.Exit(0 if result.ok else 1)
 
 
