@@ -42,7 +42,7 @@ def find_root(start: str | Path | None = None) -> Path:
     for d in (here, *here.parents):
         if any((d / m).exists() for m in MARKERS):
             return d
-    raise InputError("not inside a DVC study (no dvc.yaml, dvc.lock or .dvc/ here or in any parent folder)",
+    raise InputError("not a DVC repository (no dvc.yaml, dvc.lock or .dvc/ here or in any parent folder)",
                      path=str(start if start is not None else here))
 
 

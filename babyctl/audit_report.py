@@ -94,10 +94,13 @@ def _finding_lines(f: Finding, cols: int) -> list[str]:
 def to_text(result: AuditResult, cols: int | None = None) -> str:
     """Plain text that fits ``cols`` columns; paths and hashes are kept whole."""
     cols = cols or width()
-    lines = [f"babyctl audit of {result.root}", ""]
+    lines = ["babyctl audit", ""]
     hdr = _header_rows(result)
     label_w = max(len(k) for k, _ in hdr)
     for k, v in hdr:
+        if label_w + 2 + len(v) > cols and " " not in v:  # a long path: whole, on its own line
+            lines += [k, f"  {v}"]
+            continue
         wrapped = _wrap(v, " " * (label_w + 2), cols)
         wrapped[0] = f"{k.ljust(label_w)}  {wrapped[0].lstrip()}"
         lines += wrapped
