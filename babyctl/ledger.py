@@ -166,8 +166,6 @@ def check(root: str | Path = ".", *, tracked: Tracked | None = None, hashes: Has
 #: the message for a file nothing records: never advise `babyctl ledger`, which would bless it
 UNRECORDED = ("in a tracked folder but recorded by neither SHA256SUMS nor dvc.lock: an unrecorded file "
               "(find out what wrote it and remove it; re-running `babyctl ledger` would bless it)")
-#: folders where every file must be recorded (DVC outputs, git-tracked files)
-DATA_FOLDERS = ("data", "models", "eval", "metrics", "reports")
 
 
 def recorded_by_dvc(tracked: Tracked, hashes: HashCache, rel: str) -> bool:
@@ -204,6 +202,7 @@ def unlisted_in_data_folders(tracked: Tracked, known: set[str]) -> list[str]:
     """Files under the data folders that are neither in ``known`` nor in git (``.gitignore`` files aside)."""
     import subprocess
 
+    from .study import DATA_FOLDERS
     from .tracked import walk_dir
 
     root = tracked.root
