@@ -302,6 +302,33 @@ def publish_cmd(
     typer.echo(f"published {p.repo_id}@{p.tag} -> commit {p.commit} ({did})\nstaged copy: {out.staged}")
 
 
+@app.command("verify")
+def verify_cmd(
+    target: str = typer.Argument(..., help="ORG/NAME[@REV]: a release on the Hub (tag, branch or commit)."),
+    study: Optional[Path] = typer.Option(None, "--study", help="Also check against this study clone (after dvc pull)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Download a release and check SHA256SUMS, the in-toto statement, license files and card
+    metadata; with --study, also the study's SHA256SUMS, provenance and consent (exit 1 on any mismatch).
+
+    Example: babyctl verify babyctl-study/Llama-Hermes-3-8B-core-seed1@core-seed1-ds1a2b3c4d5e6 --study .
+    """
+    import json as json_mod
+
+    from .publish.verify import verify
+
+    result = verify(target, study=study)
+    if as_json:
+        typer.echo(json_mod.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
+    else:
+        where = f" against {result.study}" if result.study else ""
+        typer.echo(f"{result.repo_id}@{result.revision} (commit {result.commit}): {len(result.files)} files{where}")
+        for m in result.mismatches:
+            typer.echo(str(m))
+        typer.echo("verify passed" if result.ok else f"verify failed: {len(result.mismatches)} mismatch(es)")
+    raise typer.Exit(0 if result.ok else 1)
+
+
 @app.command("card")
 def card_cmd(
     substrate: str = typer.Argument(..., help="Substrate key in params.yaml."),
