@@ -66,6 +66,8 @@ def validate_cmd(
     fmt: str = typer.Option("text", "--format", help="text | json | github"),
     params: Optional[Path] = typer.Option(None, "--params", help="The experiment's params.yaml [default: params.yaml]."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write a JSON report (findings, counts, provenance)."),
+    against_study: bool = typer.Option(False, "--against-study", help="Check PATHS against the rest of the study "
+                                       "in the working folder (cross-file duplicates); report PATHS only (the hook)."),
 ) -> None:
     """Check curriculum, consent records, stimuli and params (exit 0 clean, 1 errors, 2 usage).
 
@@ -77,7 +79,11 @@ def validate_cmd(
 
     if fmt not in REPORTERS:
         raise fail(UsageError(f"unknown --format {fmt!r} (choose from: {', '.join(REPORTERS)})"))
-    if paths:  # settings from --params, else from ./params.yaml when there is one
+    if paths and against_study:
+        from .validate import run_staged
+
+        outcome = run_staged(paths, Path.cwd())
+    elif paths:  # settings from --params, else from ./params.yaml when there is one
         outcome = run_paths(paths, params) if params is not None else run_paths(paths, root=Path.cwd())
     else:
         params_path = params or Path("params.yaml")
