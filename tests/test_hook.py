@@ -104,3 +104,38 @@ def test_validate_against_study_reports_only_the_given_files(experiment):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     plain = run_cli("validate", cwd=experiment)
     assert plain.returncode == 1 and "curriculum/zz-copy.jsonl" in plain.stdout
+
+
+@pytest.mark.slow
+def test_another_study_uses_the_hook_from_babyctls_git_url(tmp_path):
+    """`repo: file://<clone of babyctl>` in another study's .pre-commit-config.yaml.
+
+    pre-commit builds the hook's isolated environment itself (`pip install` of babyctl and its
+    dependencies), so this test uses the package index, as `make test`'s set-up does (~2 min the
+    first time; pip's cache makes later runs faster). Nothing is mocked.
+    """
+    babyctl = tmp_path / "babyctl.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(REPO), str(babyctl)], check=True)
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=babyctl, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    study = copy_experiment(tmp_path / "study")
+    (study / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {babyctl.as_uri()}\n    rev: {rev}\n    hooks:\n      - id: babyctl-validate\n",
+        encoding="utf-8")
+    git(study, "add", ".pre-commit-config.yaml")
+    git(study, "commit", "-qm", "use babyctl's hook")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pc-home")}
+    subprocess.run([sys.executable, "-m", "pre_commit", "install"], cwd=study, check=True, env=env,
+                   capture_output=True)
+    ex = first_example(study)
+    ex["messages"] = [{"role": "user", "content": "How deep should I plant tulip bulbs?"},
+                      {"role": "assistant", "content": "About three times the bulb's height, in soil that drains."}]
+    rel = write(study, "curriculum/garden.jsonl", ex)
+    proc = commit(study, rel)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert f"curriculum/garden.jsonl:1:" in out and "BC403 duplicate id" in out, out
+    ex["metadata"]["id"] = "garden-001"
+    write(study, rel, ex)
+    ok = commit(study, rel)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
