@@ -49,7 +49,9 @@ LOCK_NAME = "dvc.lock"
 
 
 @dataclass
-class Finding:
+class AuditFinding:
+    """One audit finding: which check (a-e), the file, what is wrong, expected and actual values."""
+
     check: str  # a..e
     path: str
     message: str
@@ -61,6 +63,9 @@ class Finding:
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}" if self.line else self.path
+
+
+Finding = AuditFinding  # short name used inside this module
 
 
 @dataclass
