@@ -44,6 +44,7 @@ CHECKS = {
     "e": "untracked files",
     "f": "dvc.lock, SHA256SUMS committed",
     "g": "symlinks in tracked data",
+    "h": "leftovers of interrupted writes",
 }
 LOCK_NAME = "dvc.lock"
 
@@ -403,6 +404,31 @@ def check_symlinks(tracked: Tracked, ignore: DvcIgnore) -> tuple[list[Finding], 
     return findings, n
 
 
+# --- (h) --------------------------------------------------------------------------------------
+def check_leftovers(tracked: Tracked) -> tuple[list[Finding], int]:
+    """Leftovers of an interrupted write beside each DVC output (:func:`babyctl.fsutil.stale_paths`,
+    the one spelling of their names): an unfinished commit journal means the run's unit (adapter +
+    provenance + metrics) may be torn; staged or moved-aside copies are stale."""
+    from . import fsutil
+
+    stale_paths = getattr(fsutil, "stale_paths", None)
+    if stale_paths is None:  # the commit protocol without journals: check (e) reports stray files
+        return [], 0
+    root = tracked.root
+    outs = sorted({e.path for e in tracked.entries if e.kind == "out"})
+    findings = []
+    for rel in outs:
+        for p in stale_paths(root / rel):
+            where = p.relative_to(root).as_posix()
+            if p.name.endswith(".commit"):
+                findings.append(Finding("h", where, f"unfinished commit of {rel}: the unit may be torn (e.g. a new "
+                                        "adapter with old metrics) until the next run rolls it forward"))
+            else:
+                findings.append(Finding("h", where, f"stale leftover of an interrupted write of {rel} (the next "
+                                        "run removes it)"))
+    return findings, len(outs)
+
+
 # --- all --------------------------------------------------------------------------------------
 def audit(root: str | Path | None = None, *, pipeline_status: bool = True) -> AuditResult:
     """Run every check on the study at ``root`` (default: the study holding the working folder)."""
@@ -421,7 +447,7 @@ def audit(root: str | Path | None = None, *, pipeline_status: bool = True) -> Au
     for key, fn in (("a", lambda: check_lock(tracked, hashes, ignore)), ("b", lambda: check_ledger(tracked, hashes)),
                     ("d", lambda: check_adapters(tracked, hashes)), ("e", lambda: check_untracked(tracked)),
                     ("f", lambda: audit_context.check_committed(root, hdr)),
-                    ("g", lambda: check_symlinks(tracked, ignore)),
+                    ("g", lambda: check_symlinks(tracked, ignore)), ("h", lambda: check_leftovers(tracked)),
                     ("a", lambda: audit_lock.check_metadata(tracked, hashes, ignore))):
         try:
             found, n = fn()

@@ -243,3 +243,21 @@ def test_dvc_lock_symlinked_outside_the_repo_is_a_finding(repo, tmp_path):
     assert "is a symlink" in result.findings[0].message and str(outside) in result.findings[0].message
     proc = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True)
     assert proc.stdout == ""
+
+
+def test_leftovers_of_an_interrupted_write_are_findings(repo):
+    """A killed writer's moved-aside copy, staged copy and commit journal (names: babyctl.fsutil)."""
+    from babyctl import fsutil
+
+    run = repo / "models/tiny/core"
+    (run / ".seed-1.old-4242").mkdir()
+    (run / ".seed-1.old-4242" / "provenance.json").write_text("{}\n")
+    (run / ".seed-1.commit").write_text("{}\n")
+    result = audit(repo, pipeline_status=False)
+    named = {f.path for f in result.findings}
+    assert {"models/tiny/core/.seed-1.old-4242/provenance.json", "models/tiny/core/.seed-1.commit"} <= named \
+        or {"models/tiny/core/.seed-1.old-4242", "models/tiny/core/.seed-1.commit"} <= named, result.findings
+    if hasattr(fsutil, "stale_paths"):  # the journalled commit protocol (issue 15): precise findings
+        h = {f.path: f.message for f in result.findings if f.check == "h"}
+        assert "may be torn" in h["models/tiny/core/.seed-1.commit"]
+        assert "stale leftover" in h["models/tiny/core/.seed-1.old-4242"]
