@@ -63,6 +63,12 @@ def train_metrics_paths(root: str | Path, substrate: str, condition: str, seed: 
     return base.with_name(base.name + ".json"), base.with_name(base.name + ".loss.tsv")
 
 
+def train_valid_loss_path(root: str | Path, substrate: str, condition: str, seed: int) -> Path:
+    """``metrics/train/<S>/<C>/seed-<N>.valid.tsv``: validation loss per evaluation (DVC plots)."""
+    base = Path(root) / "metrics" / "train" / run_label(substrate, condition, seed)
+    return base.with_name(base.name + ".valid.tsv")
+
+
 def eval_root(root: str | Path) -> Path:
     """``eval/``: every eval run's folder is below it."""
     return Path(root) / "eval"
@@ -71,6 +77,12 @@ def eval_root(root: str | Path) -> Path:
 def eval_dir(root: str | Path, substrate: str, condition: str | None = None, seed: int | None = None) -> Path:
     """``eval/<S>/baseline`` or ``eval/<S>/<C>/seed-<N>``."""
     return eval_root(root) / run_label(substrate, condition, seed)
+
+
+def export_dir(root: str | Path, substrate: str, condition: str, seed: int) -> Path:
+    """``exports/<S>/<C>/seed-<N>-merged``: a run's adapter merged into its base (``babyctl export``)."""
+    base = Path(root) / "exports" / run_label(substrate, condition, seed)
+    return base.with_name(base.name + "-merged")
 
 
 def release_dir(root: str | Path, substrate: str, condition: str, seed: int) -> Path:

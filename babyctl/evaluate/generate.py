@@ -139,20 +139,25 @@ def load_tokenizer(params: Params, run: runs.RunSpec, root: Path):
     return tok
 
 
-def load_model(params: Params, run: runs.RunSpec, root: Path, adapter_dir: Path | None):
-    """The base model (bf16 on a GPU, fp32 on CPU), with the adapter applied when given."""
+def load_model(params: Params, run: runs.RunSpec, root: Path, adapter_dir: Path | None,
+               extra: dict | None = None):
+    """The base model (bf16 on a GPU, fp32 on CPU), with the adapter applied when given.
+
+    ``extra``: more ``from_pretrained`` arguments (the 4-bit base of a QLoRA adapter: see
+    :func:`babyctl.evaluate.backends.base_quantization`)."""
     transformers = _hf()
     source, kwargs = _source(params, run, root)
     device, dtype = _device_and_dtype()
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs, **(extra or {}))
     except OSError as e:
         raise EnvironmentProblem(f"cannot load base model {source}: {str(e).splitlines()[0]}")
     if adapter_dir is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter_dir))
-    model.to(device)
+    if not (extra or {}).get("quantization_config"):  # a bitsandbytes model is placed already
+        model.to(device)
     model.eval()
     return model
 
@@ -194,8 +199,14 @@ def _progress(total: int, description: str):
 
 # --- the command ----------------------------------------------------------------------------------
 def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
-             params_path: str | Path = "params.yaml") -> EvalResult:
-    """Generate completions for ``run``; resumes an interrupted run. See module docstring."""
+             params_path: str | Path = "params.yaml", backend=None) -> EvalResult:
+    """Generate completions for ``run``; resumes an interrupted run. See module docstring.
+
+    ``backend``: a :class:`babyctl.evaluate.backends.Generator` (default: transformers ``generate``).
+    """
+    from . import backends
+
+    backend = backend or backends.HFGenerator()
     root = Path(root)
     sub = params.substrates[run.substrate]
     if sub.hub_id and not sub.local_path and not sub.revision:
@@ -217,7 +228,9 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
         adir, a_sha, prov = check_adapter(run, root, ref)
     settings = {"do_sample": False, "max_new_tokens": params.eval.max_new_tokens,
                 "batch_size": params.eval.batch_size, "chat_template": sub.chat_template,
-                "prompt_format": "one user turn, apply_chat_template(add_generation_prompt=True)"}
+                "prompt_format": "one user turn, apply_chat_template(add_generation_prompt=True)",
+                "backend": backend.name}
+    settings.update(backends.base_quantization(prov, params)[1])
     fingerprint = sha256_bytes(json.dumps({"model": ref, "adapter_sha256": a_sha,
                                            "settings": settings}, sort_keys=True).encode())[:16]
     out_dir = run.eval_dir(root)
@@ -228,14 +241,15 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
     if todo:  # transformers is imported only when there is something to generate
         tok = load_tokenizer(params, run, root)
         settings["chat_template_sha256"] = sha256_bytes(str(tok.chat_template).encode())
-        model = load_model(params, run, root, adir)
+        if prov is not None:  # train/eval template parity (refused unless allowed; recorded)
+            settings.update(backends.template_parity(prov, tok, params, run.model_dir(root)))
+        backend.open(params, run, root, adir, tok, prov)
         bs = params.eval.batch_size
         with _progress(len(stimuli), f"eval {run.label}") as bar:
             task = bar.add_task(f"eval {run.label}", total=len(stimuli), completed=reused)
             for start in range(0, len(todo), bs):
                 batch: list[LoadedStimulus] = todo[start:start + bs]
-                outs = _generate_batch(model, tok, [s.stimulus.prompt for s in batch],
-                                       params.eval.max_new_tokens)
+                outs = backend.generate([s.stimulus.prompt for s in batch], params.eval.max_new_tokens)
                 rows = [_row(s, o, run, ref, a_sha, settings, fingerprint) for s, o in zip(batch, outs)]
                 store.append(rows)
                 for r in rows:
