@@ -74,7 +74,7 @@ def test_push_fresh_clone_pull_audit_over_ssh(pipeline_repo, tmp_path, ssh):
     proc = run(auditor, "babyctl", "audit", "--format", "json", check=False)
     data = json.loads(proc.stdout)
     assert proc.returncode == 0 and data["ok"], data["findings"]
-    assert data["header"]["remotes"] == {"shared": ssh.url(tmp_path / "store")}
+    assert data["header"]["remotes"]["shared"] == ssh.url(tmp_path / "store")  # (+ the fixture's folder remote)
     assert data["header"]["default_remote"] == "shared" and data["header"]["tree_clean"] is True
     # the key path stayed on this machine: it is in config.local, not in the committed config
     assert str(ssh.keyfile) not in (auditor / ".dvc" / "config").read_text()
