@@ -79,7 +79,7 @@ def test_push_fresh_clone_pull_audit_over_ssh(pipeline_repo, tmp_path, ssh):
     # the key path stayed on this machine: it is in config.local, not in the committed config
     assert str(ssh.keyfile) not in (auditor / ".dvc" / "config").read_text()
     md = run(auditor, "babyctl", "audit", "--format", "md")
-    assert f"`shared (default): {ssh.url(tmp_path / 'store')}`" in md.stdout
+    assert f"| DVC remote | `shared (default): {ssh.url(tmp_path / 'store')}; store: " in md.stdout
 
 
 def ran(output: str, stage: str) -> bool:
