@@ -119,7 +119,7 @@ def resolve(params_path: str | Path, substrate: str, *, condition: str | None = 
     if substrate not in params.substrates:
         raise UsageError(f"unknown substrate {substrate!r} (params.yaml has: {', '.join(params.substrates)})",
                          path=params_path)
-    condition = condition or params.active_conditions[0]
+    condition = params.active_conditions[0] if condition is None else condition  # "" is an error, not the default
     if condition not in params.conditions:
         raise UsageError(f"unknown condition {condition!r} (params.yaml has: {', '.join(params.conditions)})",
                          path=params_path)
@@ -135,7 +135,7 @@ def resolve(params_path: str | Path, substrate: str, *, condition: str | None = 
                              path=run_dir / need)
     provenance, prov_bytes = _load_provenance(run_dir / PROVENANCE)
     consent = load_consent(root / sub.consent_record)
-    repo_id = repo_id or default_repo_id(params, substrate, condition, seed)
+    repo_id = default_repo_id(params, substrate, condition, seed) if repo_id is None else repo_id
     check_repo_id(repo_id)
     return Release(
         root=root, params_path=params_path, params=params, substrate=substrate, sub=sub,

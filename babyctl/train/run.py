@@ -8,8 +8,9 @@ Read top to bottom, in the order a run happens:
 3. the consent gate (:mod:`.gate`) -- before any weights are loaded; no flag skips it;
 4. pick the backend (:mod:`.select`), load model + tokenizer, encode the build output with the
    tokenizer's own chat template (:mod:`.data`), train (:mod:`.backends`);
-5. write ``models/<S>/<C>/seed-<N>/`` (adapter/ + provenance.json) in one atomic rename, then
-   ``metrics/train/<S>/<C>/seed-<N>.json`` and ``.loss.tsv``.
+5. commit ``models/<S>/<C>/seed-<N>/`` (adapter/ + provenance.json) and
+   ``metrics/train/<S>/<C>/seed-<N>.json`` + ``.loss.tsv`` as one unit (:func:`..fsutil.commit_unit`:
+   staged, fsynced, renamed under a lock and a journal): metrics are never stale beside a new adapter.
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from pathlib import Path
 
 from ..config import experiment_root, load_params
 from ..errors import GateRefused, InputError, IntegrityError, UsageError
-from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text, md5_file, sha256_file
+from ..fsutil import atomic_write_json, commit_unit, md5_file, sha256_file
 from ..locate import locate, node_tree
 from ..provenance import base_fields, file_hash, utc_now
-from ..schemas.params import Params, Substrate
+from ..schemas.params import SEED_MAX, Params, Substrate
 from ..schemas.provenance import AdapterProvenance, BaseModelRef, ConsentRef, FileHash
 from .backends import FitResult, ModelSource
 from .data import check_tokenizer, encode_dataset, load_examples
@@ -119,6 +120,8 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
           progress: bool = True) -> TrainResult:
     """Train one adapter; see the module docstring for the steps. Returns where it went."""
     started = utc_now()
+    if not 0 <= seed <= SEED_MAX or isinstance(seed, bool):
+        raise UsageError(f"seed {seed!r} is out of range (0 to {SEED_MAX})")
     params_path = Path(params_path)
     params = load_params(params_path)
     root = experiment_root(params_path)
@@ -147,8 +150,9 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
                              path=data_file)
 
     final = run_dir(root, substrate, condition, seed)
-    with atomic_dir(final) as tmp:
-        tmp.chmod(0o755)
+    metrics_path, loss_path = metrics_paths(root, substrate, condition, seed)
+    with commit_unit(final, files=[metrics_path, loss_path]) as stage:
+        tmp = stage.dir
         files = impl.save_adapter(model, tmp / "adapter", base_model_ref=sub.hub_id or sub.local_path,
                                   revision=sub.revision)
         prov = AdapterProvenance(
@@ -167,10 +171,8 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
             adapter_files=[file_hash(p, tmp) for p in files],
         )
         atomic_write_json(tmp / "provenance.json", prov.model_dump(mode="json"))
-
-    metrics_path, loss_path = metrics_paths(root, substrate, condition, seed)
-    atomic_write_json(metrics_path, run_metrics(substrate, condition, seed, name, fit, encoded))
-    atomic_write_text(loss_path, "step\tloss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.losses))
+        stage.write_json(metrics_path, run_metrics(substrate, condition, seed, name, fit, encoded))
+        stage.write_text(loss_path, "step\tloss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.losses))
     return TrainResult(run_dir=final, provenance_path=final / "provenance.json", metrics_path=metrics_path,
                        loss_path=loss_path, backend=name, steps=fit.steps,
                        final_loss=fit.losses[-1][1] if fit.losses else float("nan"))
