@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from . import __version__
 from .config import load_params
 from .errors import InputError, IntegrityError, UsageError
-from .fsutil import atomic_dir, dumps_json, sha256_bytes
+from .fsutil import atomic_dir, dumps_json, inside, sha256_bytes
 from .locate import locate, node_tree
 from .schemas.curriculum import CurriculumExample
 from .schemas.params import Condition, Params
@@ -87,9 +87,9 @@ def expand_inputs(inputs: list[str], root: Path) -> list[Path]:
     """Input entries -> files, in the given (module) order; a folder gives its ``**/*.jsonl`` sorted."""
     files: list[Path] = []
     for entry in inputs:
-        p = root / entry
+        p = inside(root, root / entry, f"input {entry!r}")  # no .., absolute path or symlink out
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*.jsonl") if q.is_file())
+            found = sorted(inside(root, q, "input file") for q in p.rglob("*.jsonl") if q.is_file())
             if not found:
                 raise InputError(f"input folder {entry!r} holds no .jsonl files", path=p)
             files.extend(found)
@@ -129,6 +129,8 @@ def read_examples(path: Path, root: Path) -> tuple[list[Example], bytes]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=rel, line=no)
+        except ValueError as e:  # e.g. an integer longer than Python converts (4300 digits)
+            raise InputError(f"invalid JSON: {e}", path=rel, line=no)
         try:
             CurriculumExample.model_validate_json(line)  # JSON mode: ISO dates are dates
         except ValidationError as e:

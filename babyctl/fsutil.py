@@ -382,3 +382,40 @@ def _sweep_temp(base: Path, prefix: str) -> None:
         finally:
             os.close(fd)
         shutil.rmtree(p, ignore_errors=True)
+
+
+# --- paths inside the experiment -----------------------------------------------------------------
+def inside(root: str | Path, path: str | Path, what: str = "path") -> Path:
+    """``path`` when it lies inside ``root`` once symlinks are followed; else an
+    :class:`~babyctl.errors.InputError` naming it. An auditor cloning the experiment must see
+    every input: nothing babyctl reads may live outside it (``..``, absolute, or a symlink)."""
+    from .errors import InputError
+
+    root_r = Path(root).resolve()
+    p = Path(path)
+    full = p if p.is_absolute() else Path(root) / p
+    try:
+        target = full.resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise InputError(f"cannot resolve {what}: {e}", path=path)
+    shown = Path(os.path.relpath(os.path.abspath(full), root_r)) if Path(os.path.abspath(full)).is_relative_to(root_r) \
+        else path
+    if not target.is_relative_to(root_r):
+        via = " through a symlink" if Path(os.path.abspath(full)).is_relative_to(root_r) else ""
+        raise InputError(f"{what} leads outside the experiment{via} (to {target}): every input must live "
+                         "inside the experiment, where an auditor's clone can see it", path=shown)
+    return full
+
+
+def append_text(path: str | Path, text: str) -> Path:
+    """Append ``text`` durably (flush + fsync), e.g. a batch of finished rows; errors name ``path``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise _named(e, path) from e
+    return path

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
-from ..fsutil import atomic_write_text
+from ..fsutil import append_text, atomic_write_text
 from ..secrets import scrub  # credentials never reach a stored row
 from ..provenance import utc_now
 
@@ -83,11 +83,7 @@ class ResumableJsonl:
         text = "".join(json.dumps(scrub(r), ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
         if not text:
             return
-        self.partial.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.partial, "a", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        append_text(self.partial, text)  # an OSError (disk full) names the file
 
     def finish(self, rows_in_order: list[dict]) -> Path:
         """Write the final file atomically and remove the partial one."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..config import experiment_root, load_params
 from ..errors import GateRefused, InputError, IntegrityError, UsageError
-from ..fsutil import atomic_write_json, commit_unit, md5_file, sha256_file
+from ..fsutil import atomic_write_json, commit_unit, inside, md5_file, sha256_file
 from ..locate import locate, node_tree
 from ..provenance import base_fields, file_hash, utc_now
 from ..schemas.params import SEED_MAX, Params, Substrate
@@ -84,7 +84,7 @@ def lookup(params: Params, params_path: Path, substrate: str, condition: str) ->
 def resolve_source(root: Path, params_path: Path, key: str, sub: Substrate) -> tuple[ModelSource, BaseModelRef, list[Path]]:
     """Where the base model is, its provenance reference, and the local files to hash."""
     if sub.local_path:
-        path = root / sub.local_path
+        path = inside(root, sub.local_path, f"substrate {key!r} local_path")
         weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
         if not weights:
             hint = " (run: babyctl tiny-model)" if key == "tiny" else ""
@@ -135,6 +135,7 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
                        md5=md5_file(data_file), size=data_file.stat().st_size)
     source, base_ref, base_files = resolve_source(root, params_path, substrate, sub)
 
+    inside(root, sub.consent_record, "consent record")
     consent = check_training_consent(root, substrate, sub, condition, at=started)
 
     name = select_backend(backend)
