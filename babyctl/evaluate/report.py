@@ -12,14 +12,14 @@ training seeds in params; other runs are listed as left out) and writes
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import experiment_root, load_params
 from ..consent import load_consent
-from ..documents import read_text
+from ..documents import read_jsonl
+from ..study import eval_root
 from ..errors import BabyctlError, InputError, IntegrityError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text
 from ..provenance import base_fields, file_hash
@@ -51,8 +51,8 @@ def find_scores(root: Path, params: Params) -> tuple[list[Path], list[Path]]:
             for n in params.training.seeds:
                 wanted.add(runs.RunSpec(s, c, n).label)
     included, left_out = [], []
-    for path in sorted((root / "eval").glob("**/" + runs.SCORES)):
-        label = path.parent.relative_to(root / "eval").as_posix()
+    for path in sorted(eval_root(root).glob("**/" + runs.SCORES)):
+        label = path.parent.relative_to(eval_root(root)).as_posix()
         (included if label in wanted else left_out).append(path)
     return included, left_out
 
@@ -60,13 +60,7 @@ def find_scores(root: Path, params: Params) -> tuple[list[Path], list[Path]]:
 def read_scores(paths: list[Path]) -> list[dict]:
     rows = []
     for path in paths:
-        for lineno, line in enumerate(read_text(path, "scores file").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"invalid JSON: {e.msg}", path=path, line=lineno)
+        for lineno, row in read_jsonl(path, "scores file"):
             for key in ("stimulus_id", "bank", "substrate", "condition", "signals"):
                 if key not in row:
                     raise InputError(f"score row lacks {key!r}", path=path, line=lineno)
@@ -271,7 +265,7 @@ def build_report(params_path: str | Path = "params.yaml") -> ReportResult:
     included, left_out = find_scores(root, params)
     if not included:
         raise InputError("no scores of active runs found under eval/ (run: babyctl eval first)",
-                         path=root / "eval")
+                         path=eval_root(root))
     rows = read_scores(included)
     b = params.eval.bootstrap
     summary = summarise(rows, n_resamples=b.n_resamples, seed=b.seed, confidence=b.confidence)
