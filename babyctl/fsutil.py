@@ -359,6 +359,8 @@ def temp_dir(prefix: str) -> Iterator[Path]:
 
 #: a folder with no owner file (made by an older babyctl) counts as dead after this long
 _UNOWNED_AGE_S = 3600
+#: an owner file younger than this is left alone (its maker may be between creating and locking it)
+_FRESH_S = 60
 
 
 def _sweep_temp(base: Path, prefix: str) -> None:
@@ -377,11 +379,14 @@ def _sweep_temp(base: Path, prefix: str) -> None:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # a folder made a moment ago may not hold its lock yet: only older ones are dead
+            dead = time.time() - os.fstat(fd).st_mtime > _FRESH_S
         except OSError:
             continue  # alive
         finally:
             os.close(fd)
-        shutil.rmtree(p, ignore_errors=True)
+        if dead:
+            shutil.rmtree(p, ignore_errors=True)
 
 
 # --- paths inside the experiment -----------------------------------------------------------------
