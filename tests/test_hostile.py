@@ -148,6 +148,8 @@ def test_empty_params_file_is_an_error(tmp_path, monkeypatch, capsys):
     (exp / "params.yaml").write_bytes(b"")
     code, _, err = cli(["build", "core"], exp, monkeypatch, capsys)
     assert code == 2 and "params.yaml:1: " in err
+    code, out, _ = cli(["validate"], exp, monkeypatch, capsys)  # was a warning only, exit 0
+    assert code == 1 and "params.yaml:1:1: BC701" in out
 
 
 @pytest.mark.parametrize("seed", ["-1", str(SEED_MAX + 1), "12345678901234567890"])
@@ -178,6 +180,17 @@ def test_symlinked_input_leaving_the_experiment_is_refused(tmp_path, monkeypatch
     code, _, err = cli(["build", "neutral"], exp, monkeypatch, capsys)
     assert code == 2 and "curriculum/sneaky.jsonl" in err and "outside the experiment" in err
     assert not (exp / "data" / "build" / "neutral").exists()
+    line = params_line(exp, "curriculum/sneaky.jsonl")
+    code, out, _ = cli(["validate"], exp, monkeypatch, capsys)  # validate refuses it too, at its line
+    assert code == 1 and f"params.yaml:{line}:" in out and "BC707" in out
+    # a symlinked folder, a file inside an input folder, a base model or a consent record: the same
+    (exp / "models" / "base").mkdir(parents=True)
+    (exp / "models" / "base" / "tiny").symlink_to(tmp_path)
+    (exp / "consent_records" / "elsewhere.json").symlink_to(tmp_path / "c.json")
+    shutil.copy(exp / "consent_records" / "tiny-fixture.json", tmp_path / "c.json")
+    edit_params(exp, lambda d: d["substrates"]["tiny"].__setitem__("consent_record", "consent_records/elsewhere.json"))
+    code, out, _ = cli(["validate"], exp, monkeypatch, capsys)
+    assert code == 1 and "substrate 'tiny' local_path" in out and "substrate 'tiny' consent_record" in out
 
 
 def test_a_huge_integer_in_a_jsonl_line_is_a_located_error(tmp_path, monkeypatch, capsys):

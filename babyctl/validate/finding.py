@@ -150,6 +150,9 @@ _RULES = [
     Rule("BC705", "unknown-rule-code", "warning", "`validate.severity` or a phrase names a code that is not registered",
          "`severity: {BC999: off}`"),
     Rule("BC706", "unknown-bank", "error", "`eval.banks` names a bank with no `stimuli/<bank>.jsonl`", "`banks: [gone]`"),
+    Rule("BC707", "path-outside-experiment", "error",
+         "a path in params.yaml that leads outside the experiment through a symlink (an auditor's clone cannot see it)",
+         "`curriculum/x.jsonl -> /home/me/x.jsonl`"),
 ]
 
 #: code -> rule, in code order
