@@ -28,8 +28,23 @@ def fast_loader() -> type:
         import yaml
 
         base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        _LOADER = type("StrictSafeLoader", (base,), {"construct_mapping": _construct_mapping_once})
+        _LOADER = type("StrictSafeLoader", (base,), {"construct_mapping": _construct_mapping_once,
+                                                     "construct_object": _construct_object_or_error})
     return _LOADER
+
+
+def _construct_object_or_error(self, node, deep=False):
+    """``construct_object``, with a scalar Python cannot build -- an integer over 4300 digits, a
+    timestamp on 2026-13-40 -- an error at its line instead of a ``ValueError`` escaping the loader."""
+    import yaml
+
+    try:
+        return yaml.SafeLoader.construct_object(self, node, deep=deep)
+    except yaml.YAMLError:
+        raise
+    except (ValueError, OverflowError) as e:
+        raise yaml.constructor.ConstructorError(None, None, f"invalid {node.tag.rsplit(':', 1)[-1]} value: "
+                                                f"{str(e).split(';')[0]}", node.start_mark)
 
 
 def _construct_mapping_once(self, node, deep=False):
