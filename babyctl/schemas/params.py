@@ -72,6 +72,12 @@ def _repo_name_template(value: str) -> str:
     return value
 
 
+#: a Python identifier (module names, scheduler names)
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", max_length=128)]
+#: a Hugging Face Hub model id, ORG/NAME
+HubId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
+                                         max_length=96)]
+
 RepoNameTemplate = Annotated[str, StringConstraints(min_length=1, max_length=96), AfterValidator(_repo_name_template)]
 
 
@@ -80,8 +86,8 @@ class P(BaseModel):
 
 
 class Substrate(P):
-    display_name: str
-    hub_id: str | None = Field(default=None, description="Hub model id; None for local weights")
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=96)]
+    hub_id: HubId | None = Field(default=None, description="Hub model id; None for local weights")
     revision: str | None = Field(default=None, description="Pinned Hub commit (40 hex)")
     local_path: RelPath | None = Field(default=None, description="Local weights folder (tiny model)")
     license: str = Field(description="Hub license id of the base model, e.g. llama3.1")
@@ -108,8 +114,9 @@ class Lora(P):
     r: Int(1, 4096) = 16
     alpha: Int(1, 65536) = 32
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    target_modules: list[Identifier] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        max_length=256,
     )
     load_in_4bit: bool = False
 
@@ -119,7 +126,7 @@ class Training(P):
     epochs: float = Field(default=1.0, gt=0, le=10_000)
     max_steps: Int(-1, 10**9) = Field(default=-1, description="-1: run the epochs")
     learning_rate: float = Field(default=2e-4, gt=0, le=10)
-    lr_scheduler: str = "linear"
+    lr_scheduler: Identifier = "linear"
     warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
     batch_size: Int(1, 65536) = 2
     grad_accum: Int(1, 65536) = 1
@@ -136,8 +143,9 @@ class Signal(P):
 class Judge(P):
     name: str
     model: str = Field(description="Pinned model id (dated snapshot), never a floating alias")
-    base_url: str
-    api_key_env: str = Field(description="Environment variable holding the key")
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+    api_key_env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)] = Field(
+        description="Environment variable holding the key")
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_retries: Int(0, 100) = 3
 
@@ -149,7 +157,7 @@ class Bootstrap(P):
 
 
 class Eval(P):
-    banks: list[str] = Field(default_factory=list, description="Bank names; empty means all")
+    banks: list[Key] = Field(default_factory=list, description="Bank names; empty means all")
     max_new_tokens: Int(1, 2**20) = 64
     batch_size: Int(1, 65536) = 8
     signals: dict[str, Signal] = Field(default_factory=dict)
@@ -181,7 +189,7 @@ class Author(P):
 
 
 class Publish(P):
-    org: str = "babyctl-study"
+    org: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=96)] = "babyctl-study"
     repo_name: RepoNameTemplate = Field(
         default="{display_name}-{condition}-seed{seed}",
         description="Template for the Hub repo name",
