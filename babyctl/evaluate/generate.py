@@ -17,7 +17,7 @@ from typing import Any
 from ..consent import load_consent, require
 from ..documents import parse_json_model, read_bytes
 from ..errors import EnvironmentProblem, GateRefused, InputError, IntegrityError
-from ..fsutil import atomic_write_json, sha256_bytes, sha256_file
+from ..fsutil import atomic_write_json, inside, sha256_bytes, sha256_file
 from ..provenance import base_fields, file_hash
 from ..schemas.params import Params
 from ..schemas.provenance import AdapterProvenance, Provenance
@@ -205,8 +205,10 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
                           f"substrates.{run.substrate}.revision to the Hub commit to evaluate, so the "
                           "completions say which weights made them", path=params_path,
                           line=_line_of(params_path, ("substrates", run.substrate, "revision")))
-    consent = load_consent(root / sub.consent_record)
+    consent = load_consent(inside(root, sub.consent_record, "consent record"))  # no symlink out
     require(consent, substrate=run.substrate, purpose="evaluation", condition=run.condition)
+    if sub.local_path:
+        inside(root, sub.local_path, f"substrate {run.substrate!r} local_path")
     stimuli = load_stimuli(root / params.stimuli_dir, params.eval.banks or None)
     ref = runs.model_ref(run.substrate, sub, root)
     if sub.local_path and ref["weights_sha256"] is None:

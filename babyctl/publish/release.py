@@ -15,6 +15,7 @@ from ..config import experiment_root, load_params
 from ..consent import LoadedConsent, load_consent
 from ..documents import parse_json_model, read_bytes, read_json
 from ..errors import InputError, UsageError
+from ..fsutil import inside
 from ..schemas.params import Params, Substrate
 from ..schemas.provenance import AdapterProvenance
 from .licenses import LicenseTerms, terms_for
@@ -122,7 +123,7 @@ def resolve(params_path: str | Path, substrate: str, *, condition: str | None = 
             raise InputError(f"no adapter yet: {rel_run}/{need} does not exist; {train_hint}",
                              path=run_dir / need)
     provenance, prov_bytes = _load_provenance(run_dir / PROVENANCE)
-    consent = load_consent(root / sub.consent_record)
+    consent = load_consent(inside(root, sub.consent_record, "consent record"))  # no symlink out
     repo_id = default_repo_id(params, substrate, condition, seed) if repo_id is None else repo_id
     check_repo_id(repo_id)
     return Release(
