@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -92,8 +93,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
     An ``OSError`` (disk full, read-only, permission) names ``path`` and leaves nothing behind."""
     path = Path(path)
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, "is a folder: give a file path", str(path))
+    if mode is not None and not stat.S_ISREG(mode):  # a rename would replace the device node itself
+        raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket): give a file path", str(path))
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -215,6 +215,18 @@ def test_card_out_a_folder_is_an_error_and_writes_nothing(trained_run, tmp_path,
     assert sorted(tmp_path.iterdir()) == before and not any(target.iterdir())
 
 
+def test_card_out_a_device_or_pipe_is_an_error_and_keeps_it(trained_run, tmp_path, monkeypatch, capsys):
+    """A rename onto ``/dev/full`` replaced the device node with a regular file (found by hand)."""
+    exp = trained_run.parents[3]
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, _, err = cli(["card", "tiny", "--out", str(fifo)], exp, monkeypatch, capsys)
+    assert code == 2 and f"{fifo}: not a regular file" in err
+    import stat
+
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
 def test_publish_empty_repo_id_is_an_error_not_the_default(trained_run, monkeypatch, capsys):
     exp = trained_run.parents[3]
     code, _, err = cli(["publish", "tiny", "--repo-id", "", "--dry-run"], exp, monkeypatch, capsys)
