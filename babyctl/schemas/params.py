@@ -102,12 +102,17 @@ class Substrate(P):
 
 
 class Condition(P):
+    """A study condition: a training-set recipe (not a condition attached to a consent record)."""
+
     description: str = ""
     inputs: list[RelPath] = Field(min_length=1, description="Curriculum files or folders, in module order")
     order: Literal["sequential", "shuffled"] = "sequential"
     seed: Seed = 0
     validation_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     expected_count: Int(0, 10**9) = Field(description="Examples after the build (train + validation)")
+
+
+StudyCondition = Condition  # the name babyctl.schemas exports
 
 
 class Lora(P):
