@@ -19,6 +19,7 @@ its ``\\n``. ``babyctl validate`` warns about blank lines (BC008); nothing else 
 from __future__ import annotations
 
 import json
+import stat
 from json.decoder import scanstring
 from pathlib import Path
 from typing import Any, Iterator, TypeVar
@@ -39,6 +40,9 @@ def read_bytes(path: str | Path, what: str, hint: str = "",
     """The file's bytes; ``error`` naming ``what`` (and ``hint``) when it cannot be read."""
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # /dev/zero would be read forever, a pipe block
+            raise error(f"cannot read {what}: not a regular file (a device, pipe or socket)", path=path)
         return path.read_bytes()
     except FileNotFoundError:
         raise error(f"{what} not found{hint}", path=path)

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -123,12 +124,25 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
+HANG_S = 120
+
+
+class Hung(Exception):
+    pass
+
+
+def _hung(signum, frame):
+    raise Hung(f"a command ran for more than {HANG_S} s")
+
+
 def run(args: list[str], cwd: Path) -> tuple[int, str]:
     """``babyctl ARGS`` in ``cwd`` in this process: (exit code, stdout + stderr). Any exception
     other than the exit (a traceback for the user) propagates and fails the property."""
     out = io.StringIO()
     old = os.getcwd()
     os.chdir(cwd)
+    signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(HANG_S)  # a command that hangs (reading /dev/zero) fails the property, not the CI job
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             try:
@@ -138,6 +152,7 @@ def run(args: list[str], cwd: Path) -> tuple[int, str]:
             except SystemExit as done:
                 code = done.code if isinstance(done.code, int) else (0 if done.code is None else 2)
     finally:
+        signal.alarm(0)
         os.chdir(old)
     text = out.getvalue()
     assert code in (0, 1, 2), (args, code, text)

@@ -215,6 +215,16 @@ def test_card_out_a_folder_is_an_error_and_writes_nothing(trained_run, tmp_path,
     assert sorted(tmp_path.iterdir()) == before and not any(target.iterdir())
 
 
+def test_a_device_or_pipe_as_an_input_is_an_error_not_a_hang(tmp_path, monkeypatch, capsys):
+    """``--params /dev/zero`` read forever (found by the fuzz suite); a FIFO blocks on open."""
+    exp = copy_experiment(tmp_path / "exp", with_git=False)
+    fifo = tmp_path / "params-pipe.yaml"
+    os.mkfifo(fifo)
+    for source in ("/dev/zero", str(fifo)):
+        code, _, err = cli(["build", "core", "--params", source], exp, monkeypatch, capsys)
+        assert code == 2 and f"{source}: cannot read params file: not a regular file" in err
+
+
 def test_card_out_a_device_or_pipe_is_an_error_and_keeps_it(trained_run, tmp_path, monkeypatch, capsys):
     """A rename onto ``/dev/full`` replaced the device node with a regular file (found by hand)."""
     exp = trained_run.parents[3]
