@@ -203,6 +203,12 @@ def test_a_huge_integer_in_a_jsonl_line_is_a_located_error(tmp_path, monkeypatch
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, _, err = cli(["build", "neutral"], exp, monkeypatch, capsys)
     assert code == 2 and "curriculum/neutral-control.jsonl:2: " in err
+    for args in (["validate", "curriculum/neutral-control.jsonl"], ["validate"]):  # was a ValueError traceback
+        code, out, _ = cli(args, exp, monkeypatch, capsys)
+        assert code == 1 and "curriculum/neutral-control.jsonl:2:1: BC101 invalid JSON: Exceeds the limit" in out
+    (exp / "stray.jsonl").write_text(lines[1] + "\n", encoding="utf-8")  # a file of no known kind
+    code, out, _ = cli(["validate", "stray.jsonl"], exp, monkeypatch, capsys)
+    assert code == 1 and "stray.jsonl:1:1: BC101" in out
 
 
 def test_card_out_a_folder_is_an_error_and_writes_nothing(trained_run, tmp_path, monkeypatch, capsys):
