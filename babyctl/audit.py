@@ -168,7 +168,7 @@ def check_status(root: Path) -> tuple[list[Finding], int]:
 
 # --- (d) --------------------------------------------------------------------------------------
 def check_adapters(tracked: Tracked, hashes: HashCache) -> tuple[list[Finding], int]:
-    from .consent import load_consent, refusals
+    from .consent import Weights, artifact_reasons, chain_for, load_consent
     from .documents import parse_json_model, read_bytes
     from .schemas.provenance import AdapterProvenance
 
@@ -255,10 +255,26 @@ def check_adapters(tracked: Tracked, hashes: HashCache) -> tuple[list[Finding], 
         if loaded.record.id != c.id:
             findings.append(Finding("d", c.path, "consent record id differs from provenance",
                                     expected=c.id, actual=loaded.record.id))
-        for reason in refusals(loaded.record, substrate=substrate, purpose="fine_tuning",
-                               condition=condition, at=prov.started_at):
+        try:  # the chain as it stands now: a withdrawal recorded after training still counts
+            chain = chain_for(cpath)
+        except InputError as e:
+            findings.append(Finding("d", c.path, f"consent chain unreadable: {e.message}"))
+            continue
+        base = prov.base_model
+        for reason in artifact_reasons(chain, root=root, substrate=substrate, purpose="fine_tuning",
+                                       condition=condition, made_at=prov.started_at,
+                                       weights=Weights(base.hub_id, base.revision) if base.hub_id else None):
             findings.append(Finding("d", c.path, f"consent does not cover {run}: {reason}"))
+    for path, message in _eval_consent(root):
+        findings.append(Finding("d", path, message))
     return findings, len(adapters)
+
+
+def _eval_consent(root: Path) -> list[tuple[str, str]]:
+    """Evaluations whose data was collected outside the consent in force then (babyctl.consent)."""
+    from .consent import eval_findings
+
+    return eval_findings(root)
 
 
 # --- (e) --------------------------------------------------------------------------------------

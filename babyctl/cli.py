@@ -167,16 +167,47 @@ def audit_cmd(
 def migrate_cmd(
     legacy_dir: Path = typer.Argument(..., help="The legacy study folder (read only; never modified)."),
     out: Path = typer.Option(..., "--out", help="Folder to write the migrated experiment into (new or empty)."),
+    init_study: bool = typer.Option(False, "--init", help="Then make it a runnable study (babyctl init, seeded)."),
 ) -> None:
-    """Import a legacy study layout: verify its MANIFEST.md, convert curriculum, consent, stimuli.
+    """Import a legacy study layout: verify its MANIFEST.md and the study, convert curriculum, consent, stimuli.
 
-    Example: babyctl migrate ../shared/three-babies --out migrated
+    Example: babyctl migrate ../shared/three-babies --out migrated --init
     """
     from .migrate import migrate
 
     report = migrate(legacy_dir, out)
     typer.echo(f"{out / 'MIGRATION_REPORT.md'}: {report.summary()}")
+    if init_study:
+        from .init import init_from_migrated
+
+        res = init_from_migrated(out)
+        typer.echo(f"{out}: study initialised ({len(res.written)} files); code the consent records, then "
+                   "babyctl validate")
     raise typer.Exit(0)
+
+
+@app.command("init")
+def init_cmd(
+    dest: Path = typer.Argument(Path("."), help="Folder of the new study (created if missing)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name [default: the folder name]."),
+    git: bool = typer.Option(True, "--git/--no-git", help="Run git init where there is no repository."),
+    dvc: bool = typer.Option(True, "--dvc/--no-dvc", help="Run dvc init where there is none."),
+) -> None:
+    """Lay out a runnable study: params.yaml, dvc.yaml, pre-commit hook, .gitignore, .dvcignore, README.
+
+    Existing files are kept. A `babyctl migrate` output (with migration_report.json) is seeded from it.
+
+    Example: babyctl init my-study && cd my-study && dvc repro
+    """
+    from .init import init, init_from_migrated
+    from .migrate import REPORT_JSON
+
+    seeded = (dest / REPORT_JSON).is_file()
+    res = (init_from_migrated if seeded else init)(dest, study=study, git=git, dvc=dvc)
+    for path in res.written:
+        typer.echo(str(path.relative_to(res.root)))
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
 
 
 # --- tiny-model, train (issue 4) ---------------------------------------------------------------
@@ -216,6 +247,49 @@ def train(
     if shown.is_relative_to(Path.cwd().resolve()):
         shown = shown.relative_to(Path.cwd().resolve())
     typer.echo(f"{shown} ({result.backend}, {result.steps} steps, final loss {result.final_loss:.4f})")
+    if result.consent_note:
+        typer.echo(result.consent_note, err=True)
+
+
+# --- profile, export (issue 16) ---------------------------------------------------------------
+@app.command("profile")
+def profile_cmd(
+    name: str = typer.Argument(..., help="Profile name: a file profiles/NAME.yaml (tiny, 8b)."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Write a settings profile's values into params.yaml (comments kept); lists what changed.
+
+    Then `dvc params diff` shows the switch and `dvc repro` re-runs what depends on it.
+
+    Example: babyctl profile 8b
+    """
+    from .profiles import apply_profile
+
+    changed = apply_profile(params, name)
+    for key in changed:
+        typer.echo(f"{params}: {key}")
+    typer.echo(f"profile {name}: {len(changed)} setting(s) changed")
+
+
+@app.command("export")
+def export_cmd(
+    substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
+    condition: str = typer.Option(..., "--condition", help="Condition key in params.yaml."),
+    seed: int = typer.Option(..., "--seed", help="Training seed of the adapter."),
+    merged: bool = typer.Option(False, "--merged", help="Merge the adapter into 16-bit base weights."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Default: exports/<S>/<C>/seed-<N>-merged."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Export a trained adapter; --merged writes merged 16-bit safetensors + provenance.
+
+    Example: babyctl export --substrate tiny --condition core --seed 1 --merged
+    """
+    from .export import export_merged
+
+    if not merged:
+        raise typer.BadParameter("only --merged export exists (the adapter folder is the unmerged export)")
+    result = export_merged(params, substrate=substrate, condition=condition, seed=seed, out=out)
+    typer.echo(f"{_shown(result)} (merged, provenance.json points at the adapter's)")
 
 
 # --- eval, report (issue 5) --------------------------------------------------------------------
@@ -234,6 +308,8 @@ def eval_cmd(
     condition: Optional[str] = typer.Option(None, "--condition", help="Condition of the adapter."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter.", **SEED_RANGE),
     params: Path = ParamsOpt,
+    backend: str = typer.Option("hf", "--backend", help="hf (default, CPU or GPU) or vllm (GPU, eval-vllm extra)."),
+    all_runs: bool = typer.Option(False, "--all", help="Baseline + every active condition x seed, one engine."),
 ) -> None:
     """Greedy completions over the stimulus banks, then surface signals (+ judges if configured).
 
@@ -241,12 +317,23 @@ def eval_cmd(
     provenance. An interrupted run resumes without redoing finished rows.
 
     Example: babyctl eval --substrate tiny --condition core --seed 1
-    """
-    from .evaluate.command import evaluate
 
-    gen, scored = evaluate(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed)
+    Example (GPU, all adapters of a substrate in one vLLM engine): babyctl eval --substrate hermes --all --backend vllm
+    """
+    from .evaluate.backends import make
+    from .evaluate.command import evaluate, evaluate_substrate
+
+    if all_runs:  # issue 16: every adapter of a substrate through one backend (vLLM: one engine)
+        for gen, scored in evaluate_substrate(params, substrate=substrate, backend=backend):
+            typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "
+                       f"{gen.reused} reused; {backend})")
+        return
+    gen, scored = evaluate(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed,
+                           backend=make(backend))
     if gen.stale is not None:
         typer.echo(f"note: rows made with other settings were moved to {_shown(gen.stale)}", err=True)
+    if gen.consent_note:
+        typer.echo(gen.consent_note, err=True)
     typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "
                f"{gen.reused} reused)")
     fails = f", {scored.judge_failures} judge votes failed (recorded)" if scored.judge_failures else ""
@@ -322,6 +409,20 @@ def card_cmd(
         atomic_write_text(out, text)
     typer.echo(f"card sha256: {sha256_bytes(text.encode('utf-8'))}", err=True)
 
+
+@app.command("revoke")
+def revoke_cmd(
+    repo_ids: List[str] = typer.Argument(..., help="Hub repos (ORG/NAME) of releases to take out of public reach."),
+    gated: bool = typer.Option(False, "--gated", help="Gate the repos (manual approval) instead of making them private."),
+) -> None:
+    """Make published releases private (or gated) on the Hub, e.g. after consent is withdrawn.
+
+    Example: babyctl revoke babyctl-study/Llama-Hermes-3-8B-core-seed1
+    """
+    from .revoke import revoke
+
+    for r in revoke(list(repo_ids), gated=gated):
+        typer.echo(f"{r.repo_id}: " + ("gated (manual approval)" if r.gated else "private"))
 
 
 

@@ -83,6 +83,7 @@ class Commit:
 class Repo:
     repo_id: str
     private: bool
+    gated: str | bool = False  #: False, "auto" or "manual" (PUT /api/models/{repo}/settings)
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -443,7 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
             if f.lfs:
                 s["lfs"] = {"sha256": f.sha256, "size": len(f.data), "pointerSize": 134}
             siblings.append(s)
-        self._json(200, {"id": repo, "modelId": repo, "sha": commit.oid, "private": r.private,
+        self._json(200, {"id": repo, "modelId": repo, "sha": commit.oid, "private": r.private, "gated": r.gated,
                          "tags": [], "siblings": siblings, "lastModified": "2026-01-01T00:00:00.000Z"})
 
     def resolve_file(self, body: bytes, query, repo: str, rev: str, file: str, head: bool = False) -> None:
@@ -479,7 +480,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.resolve_file(head=True, **kw)
 
 
+def _settings(self, body: bytes, query, repo: str) -> None:
+    """``PUT /api/models/{repo}/settings`` as huggingface_hub's ``update_repo_settings`` sends it:
+    a JSON body with ``gated`` ("auto", "manual" or false) and/or ``visibility``
+    ("public" or "private"; older clients send ``private``: bool)."""
+    if not self._auth(write=True):
+        return
+    r = self._repo(repo)
+    if r is None:
+        return
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        self._error(400, "invalid JSON body")
+        return
+    if not payload:
+        self._error(400, "no setting to update")
+        return
+    if "gated" in payload:
+        if payload["gated"] not in ("auto", "manual", False):
+            self._error(400, f"invalid gated value {payload['gated']!r}")
+            return
+        r.gated = payload["gated"]
+    if "visibility" in payload:
+        if payload["visibility"] not in ("public", "private"):
+            self._error(400, f"invalid visibility {payload['visibility']!r}")
+            return
+        r.private = payload["visibility"] == "private"
+    if "private" in payload:
+        r.private = bool(payload["private"])
+    self._json(200, {"private": r.private, "gated": r.gated})
+
+
 ROUTES = [
+    ("PUT", rf"/api/models/{REPO}/settings", _settings),
     ("POST", r"/api/repos/create", _Handler.create_repo),
     ("POST", r"/api/validate-yaml", _Handler.validate_yaml),
     ("POST", rf"/api/models/{REPO}/preupload/(?P<rev>[^/]+)", _Handler.preupload),

@@ -182,7 +182,7 @@ def test_symlinked_input_leaving_the_experiment_is_refused(tmp_path, monkeypatch
     assert not (exp / "data" / "build" / "neutral").exists()
     line = params_line(exp, "curriculum/sneaky.jsonl")
     code, out, _ = cli(["validate"], exp, monkeypatch, capsys)  # validate refuses it too, at its line
-    assert code == 1 and f"params.yaml:{line}:" in out and "BC707" in out
+    assert code == 1 and f"params.yaml:{line}:" in out and "BC708" in out
     # a symlinked folder, a file inside an input folder, a base model or a consent record: the same
     (exp / "models" / "base").mkdir(parents=True)
     (exp / "models" / "base" / "tiny").symlink_to(tmp_path)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..consent import load_consent, require
+from ..consent import gate
 from ..documents import parse_json_model, read_bytes
 from ..errors import EnvironmentProblem, GateRefused, InputError, IntegrityError
 from ..fsutil import atomic_write_json, inside, sha256_bytes, sha256_file
-from ..provenance import base_fields, file_hash
+from ..provenance import base_fields, file_hash, utc_now
 from ..schemas.params import Params
 from ..schemas.provenance import AdapterProvenance, Provenance
 from . import runs
@@ -39,6 +39,7 @@ class EvalResult:
     reused: int
     stale: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    consent_note: str = ""  #: which consent record governed (babyctl.consent.Chain.note)
 
 
 # --- adapter checks -----------------------------------------------------------------------------
@@ -139,20 +140,25 @@ def load_tokenizer(params: Params, run: runs.RunSpec, root: Path):
     return tok
 
 
-def load_model(params: Params, run: runs.RunSpec, root: Path, adapter_dir: Path | None):
-    """The base model (bf16 on a GPU, fp32 on CPU), with the adapter applied when given."""
+def load_model(params: Params, run: runs.RunSpec, root: Path, adapter_dir: Path | None,
+               extra: dict | None = None):
+    """The base model (bf16 on a GPU, fp32 on CPU), with the adapter applied when given.
+
+    ``extra``: more ``from_pretrained`` arguments (the 4-bit base of a QLoRA adapter: see
+    :func:`babyctl.evaluate.backends.base_quantization`)."""
     transformers = _hf()
     source, kwargs = _source(params, run, root)
     device, dtype = _device_and_dtype()
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs, **(extra or {}))
     except OSError as e:
         raise EnvironmentProblem(f"cannot load base model {source}: {str(e).splitlines()[0]}")
     if adapter_dir is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter_dir))
-    model.to(device)
+    if not (extra or {}).get("quantization_config"):  # a bitsandbytes model is placed already
+        model.to(device)
     model.eval()
     return model
 
@@ -194,9 +200,16 @@ def _progress(total: int, description: str):
 
 # --- the command ----------------------------------------------------------------------------------
 def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
-             params_path: str | Path = "params.yaml") -> EvalResult:
-    """Generate completions for ``run``; resumes an interrupted run. See module docstring."""
+             params_path: str | Path = "params.yaml", backend=None) -> EvalResult:
+    """Generate completions for ``run``; resumes an interrupted run. See module docstring.
+
+    ``backend``: a :class:`babyctl.evaluate.backends.Generator` (default: transformers ``generate``).
+    """
+    from . import backends
+
+    backend = backend or backends.HFGenerator()
     root = Path(root)
+    started = utc_now()  # when this run's data collection starts: consent must predate it
     sub = params.substrates[run.substrate]
     if sub.hub_id and not sub.local_path and not sub.revision:
         from .signals import _line_of
@@ -205,10 +218,11 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
                           f"substrates.{run.substrate}.revision to the Hub commit to evaluate, so the "
                           "completions say which weights made them", path=params_path,
                           line=_line_of(params_path, ("substrates", run.substrate, "revision")))
-    consent = load_consent(inside(root, sub.consent_record, "consent record"))  # no symlink out
-    require(consent, substrate=run.substrate, purpose="evaluation", condition=run.condition)
+    inside(root, sub.consent_record, "consent record")  # no symlink out of the experiment
     if sub.local_path:
         inside(root, sub.local_path, f"substrate {run.substrate!r} local_path")
+    chain = gate(root, run.substrate, sub, purpose="evaluation", condition=run.condition, at=started)
+    consent = chain.head
     stimuli = load_stimuli(root / params.stimuli_dir, params.eval.banks or None)
     ref = runs.model_ref(run.substrate, sub, root)
     if sub.local_path and ref["weights_sha256"] is None:
@@ -219,7 +233,9 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
         adir, a_sha, prov = check_adapter(run, root, ref)
     settings = {"do_sample": False, "max_new_tokens": params.eval.max_new_tokens,
                 "batch_size": params.eval.batch_size, "chat_template": sub.chat_template,
-                "prompt_format": "one user turn, apply_chat_template(add_generation_prompt=True)"}
+                "prompt_format": "one user turn, apply_chat_template(add_generation_prompt=True)",
+                "backend": backend.name}
+    settings.update(backends.base_quantization(prov, params)[1])
     fingerprint = sha256_bytes(json.dumps({"model": ref, "adapter_sha256": a_sha,
                                            "settings": settings}, sort_keys=True).encode())[:16]
     out_dir = run.eval_dir(root)
@@ -230,14 +246,15 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
     if todo:  # transformers is imported only when there is something to generate
         tok = load_tokenizer(params, run, root)
         settings["chat_template_sha256"] = sha256_bytes(str(tok.chat_template).encode())
-        model = load_model(params, run, root, adir)
+        if prov is not None:  # train/eval template parity (refused unless allowed; recorded)
+            settings.update(backends.template_parity(prov, tok, params, run.model_dir(root)))
+        backend.open(params, run, root, adir, tok, prov)
         bs = params.eval.batch_size
         with _progress(len(stimuli), f"eval {run.label}") as bar:
             task = bar.add_task(f"eval {run.label}", total=len(stimuli), completed=reused)
             for start in range(0, len(todo), bs):
                 batch: list[LoadedStimulus] = todo[start:start + bs]
-                outs = _generate_batch(model, tok, [s.stimulus.prompt for s in batch],
-                                       params.eval.max_new_tokens)
+                outs = backend.generate([s.stimulus.prompt for s in batch], params.eval.max_new_tokens)
                 rows = [_row(s, o, run, ref, a_sha, settings, fingerprint) for s, o in zip(batch, outs)]
                 store.append(rows)
                 for r in rows:
@@ -247,9 +264,11 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
     settings.setdefault("chat_template_sha256", ordered[0]["generation"].get("chat_template_sha256"))
     final = store.finish(ordered)
     prov_path = out_dir / runs.PROVENANCE
+    collected = {"started_at": started.isoformat(), "ended_at": utc_now().isoformat(),
+                 "reused_rows": reused, "consent": chain.ref(root)}
     _write_provenance(prov_path, params, run, root, stimuli, ref, adir, a_sha, consent, settings,
-                      params_path)
-    return EvalResult(final, prov_path, len(stimuli), len(todo), reused, store.stale, settings)
+                      params_path, collected)
+    return EvalResult(final, prov_path, len(stimuli), len(todo), reused, store.stale, settings, chain.note())
 
 
 def _row(s: LoadedStimulus, out: dict, run: runs.RunSpec, ref: dict, a_sha: str | None,
@@ -268,7 +287,7 @@ def _row(s: LoadedStimulus, out: dict, run: runs.RunSpec, ref: dict, a_sha: str 
 
 def _write_provenance(path: Path, params: Params, run: runs.RunSpec, root: Path,
                       stimuli: list[LoadedStimulus], ref: dict, adir: Path | None, a_sha: str | None,
-                      consent, settings: dict, params_path) -> None:
+                      consent, settings: dict, params_path, collected: dict | None = None) -> None:
     inputs = [file_hash(p, root) for p in sorted({s.path for s in stimuli})]
     inputs.append(file_hash(consent.path, root))
     if adir is not None:
@@ -283,6 +302,8 @@ def _write_provenance(path: Path, params: Params, run: runs.RunSpec, root: Path,
                                                                       "batch_size"}),
                 "substrate": run.substrate, "condition": run.condition_label,
                 "model": ref, "adapter_sha256": a_sha, "generation": settings,
-                "completions_sha256": sha256_file(path.parent / runs.COMPLETIONS)},
+                "completions_sha256": sha256_file(path.parent / runs.COMPLETIONS),
+                # when the data was collected and under which consent (babyctl.consent, audit checks it)
+                "collected": collected or {}},
     )
     atomic_write_json(path, prov.model_dump(mode="json"))

@@ -145,6 +145,7 @@ def render_markdown(summary: Summary, params: Params, root: Path, included: list
     if consent_notes:
         out += ["## Consent conditions that apply to this report", ""]
         out += [f"- {n}" for n in consent_notes] + [""]
+    out += _consent_profile(params, root)
     out += ["## Method", "",
             f"- Completions: greedy decoding, `max_new_tokens` {params.eval.max_new_tokens}, the "
             "substrate's own chat template, one user turn per stimulus.",
@@ -235,6 +236,15 @@ def render_markdown(summary: Summary, params: Params, root: Path, included: list
     return "\n".join(out)
 
 
+def _consent_profile(params: Params, root: Path) -> list[str]:
+    """The consent-profile section (table built by babyctl.consent: one home for consent)."""
+    from ..consent import profile_table
+
+    return ["## Consent profile", "",
+            "Every consent record of every substrate, by chain (substrate x framing x decision x conditions); "
+            "the last record of a chain governs.", "", profile_table(root, params), ""]
+
+
 def consent_notes(params: Params, root: Path) -> list[str]:
     """Plain sentences for the consent conditions that bind reports of the active substrates."""
     notes = []
@@ -263,7 +273,7 @@ def build_report(study_or_params: Study | str | Path) -> ReportResult:
     from .plots import plot_differences, plot_signal
 
     loaded = Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     included, left_out = find_scores(root, params)
     if not included:
         raise InputError("no scores of active runs found under eval/ (run: babyctl eval first)",

@@ -163,7 +163,25 @@ def _consent(rel: Release) -> str:
                          ((k.id, k.kind, k.scope, k.text, _honoured(k)) for k in r.conditions))]
     else:
         lines += ["", "The record attaches no conditions."]
+    lines += _consent_history(rel)
     return "\n".join(lines)
+
+
+def _consent_history(rel: Release) -> list[str]:
+    """The full chain (every re-ask, refusal and withdrawal) and any consent transfer."""
+    from ..consent import history_rows
+
+    out: list[str] = []
+    if rel.chain is not None:
+        out += ["", "History of this consent (oldest first; the last record governs):", "",
+                _table(("record", "asked", "framing", "decision", "covers", "status"), history_rows(rel.chain))]
+    t = rel.sub.consent_transfer
+    if t is not None:
+        out += ["", f"Consent transfer: record `{t.record}` was asked of `{t.from_model}`"
+                f"{'@' + t.from_revision if t.from_revision else ''}; these weights are `{t.to_model}`"
+                f"{'@' + t.to_revision if t.to_revision else ''} ({t.kind}): {t.reason} "
+                f"(decided by {t.decided_by}, {t.decided_at.date().isoformat()})"]
+    return out
 
 
 def _credits(rel: Release) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import study
-from ..consent import LoadedConsent, load_consent
+from ..consent import Chain, LoadedConsent, chain_for
 from ..documents import parse_json_model, read_bytes, read_json
 from ..errors import InputError, UsageError
 from ..fsutil import inside
@@ -44,6 +44,7 @@ class Release:
     repo_id: str
     tag: str
     eval_metrics: dict | None
+    chain: Chain | None = None  #: the consent chain; ``consent`` is its head (the record that governs)
 
     @property
     def repo_name(self) -> str:
@@ -107,7 +108,7 @@ def resolve(study_or_params: study.Study | str | Path, substrate: str, *, condit
     and :class:`InputError` when the run has no adapter yet.
     """
     loaded = study.Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     sub = study.substrate(params, substrate, params_path)
     condition = params.active_conditions[0] if condition is None else condition  # "" is an error, not the default
     study.condition(params, condition, params_path)
@@ -121,7 +122,8 @@ def resolve(study_or_params: study.Study | str | Path, substrate: str, *, condit
             raise InputError(f"no adapter yet: {rel_run}/{need} does not exist; {train_hint}",
                              path=run_dir / need)
     provenance, prov_bytes = _load_provenance(run_dir / PROVENANCE)
-    consent = load_consent(inside(root, sub.consent_record, "consent record"))  # no symlink out
+    chain = chain_for(inside(root, sub.consent_record, "consent record"))  # no symlink out
+    consent = chain.head
     repo_id = default_repo_id(params, substrate, condition, seed) if repo_id is None else repo_id
     check_repo_id(repo_id)
     return Release(
@@ -129,4 +131,5 @@ def resolve(study_or_params: study.Study | str | Path, substrate: str, *, condit
         condition=condition, seed=seed, run_dir=run_dir, provenance=provenance, provenance_bytes=prov_bytes,
         consent=consent, terms=terms_for(sub.license), repo_id=repo_id,
         tag=make_tag(condition, seed, provenance.dataset.sha256), eval_metrics=_load_eval(root),
+        chain=chain,
     )

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
+from .consent import ConsentTransfer
+
 Severity = Literal["error", "warning", "off"]
 
 # --- bounded types for every user-controlled number, path, name and template (issue 15) ---------
@@ -93,6 +95,8 @@ class Substrate(P):
     license: str = Field(description="Hub license id of the base model, e.g. llama3.1")
     chat_template: Literal["chatml", "llama3"]
     consent_record: RelPath = Field(description="Path of the consent record, e.g. consent_records/x.json")
+    consent_transfer: ConsentTransfer | None = Field(
+        default=None, description="Why the consent record, asked of other weights, covers these (babyctl.consent)")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Substrate":
@@ -106,8 +110,12 @@ class Condition(P):
 
     description: str = ""
     inputs: list[RelPath] = Field(min_length=1, description="Curriculum files or folders, in module order")
-    order: Literal["sequential", "shuffled"] = "sequential"
+    order: Literal["sequential", "shuffled", "staged"] = "sequential"
     seed: Seed = 0
+    permutation: Literal["per_seed", "fixed"] = Field(
+        default="per_seed", description="shuffled: draw the order per training seed, or keep the build's (seed)")
+    stage_steps: dict[str, Int(1, 10**9)] = Field(
+        default_factory=dict, description="staged: optimizer steps per module (stage); default training.max_steps")
     validation_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     expected_count: Int(0, 10**9) = Field(description="Examples after the build (train + validation)")
 
@@ -138,6 +146,14 @@ class Training(P):
     max_seq_length: Int(1, 2**24) = 2048
     allow_truncation: bool = False
     seeds: list[Seed] = Field(default_factory=lambda: [1], min_length=1, max_length=1000)
+    weight_decay: float = Field(default=0.0, ge=0.0, le=10, description="AdamW weight decay")
+    optim: Literal["adamw_torch", "adamw_8bit", "paged_adamw_8bit"] = Field(
+        default="adamw_torch", description="adamw_8bit needs bitsandbytes on a GPU; CPU runs fall back to adamw_torch")
+    bf16: bool | None = Field(default=None, description="None: bf16 where the GPU supports it; CPU trains fp32")
+    gradient_checkpointing: bool = False
+    eval_steps: Int(0, 10**9) = Field(default=0, description="Validation loss every N steps (0: once per stage)")
+    bos: Literal["require", "prepend"] = Field(
+        default="require", description="A template that writes no BOS: an error, or prepend it (untrained)")
 
 
 class Signal(P):
@@ -168,6 +184,10 @@ class Eval(P):
     signals: dict[str, Signal] = Field(default_factory=dict)
     judges: list[Judge] = Field(default_factory=list)
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+    base_quantization: Literal["as_trained", "none"] = Field(
+        default="as_trained", description="as_trained: a 4-bit-trained adapter runs on the 4-bit base")
+    allow_template_mismatch: bool = Field(
+        default=False, description="Evaluate an adapter whose chat-template hash differs (recorded)")
 
 
 class Phrase(P):
@@ -207,6 +227,7 @@ class Publish(P):
 
 class Params(P):
     study: str
+    profile: Key = Field(default="tiny", description="The settings profile applied (profiles/<name>.yaml)")
     curriculum_dir: RelPath = "curriculum"
     consent_dir: RelPath = "consent_records"
     stimuli_dir: RelPath = "stimuli"

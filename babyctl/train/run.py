@@ -15,18 +15,21 @@ Read top to bottom, in the order a run happens:
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import study
 from ..errors import GateRefused, InputError, IntegrityError, UsageError
-from ..fsutil import atomic_write_json, commit_unit, inside, md5_file, sha256_file
+from ..fsutil import atomic_write_json, commit_unit, inside, md5_file, sha256_file, temp_dir
 from ..provenance import base_fields, file_hash, utc_now
 from ..schemas.params import SEED_MAX, Params, Substrate
 from ..schemas.provenance import AdapterProvenance, BaseModelRef, ConsentRef, FileHash
 from .backends import FitResult, ModelSource
 from .data import check_tokenizer, encode_dataset, load_examples
 from .gate import check_training_consent
+from .parity import fingerprint
+from .plan import make_plan
 from .select import backend_module, select_backend
 
 GIT_SHA_LEN = 40
@@ -41,10 +44,25 @@ class TrainResult:
     backend: str
     steps: int
     final_loss: float
+    consent_note: str = ""  #: which consent record governed (and the chain, if params names an older one)
 
     @property
     def adapter_dir(self) -> Path:
         return self.run_dir / "adapter"
+
+
+def combine(fits: list[FitResult]) -> FitResult:
+    """One run's result from its stages: steps continue across stages."""
+    out = FitResult(device=fits[0].device, settings=fits[0].settings)
+    for f in fits:
+        out.losses += [(s + out.steps, v) for s, v in f.losses]
+        out.valid_losses += [(s + out.steps, v) for s, v in f.valid_losses]
+        out.steps += f.steps
+        out.runtime_s += f.runtime_s
+        out.tokens_seen += f.tokens_seen
+        if f.peak_memory_bytes is not None:
+            out.peak_memory_bytes = max(out.peak_memory_bytes or 0, f.peak_memory_bytes)
+    return out
 
 
 # --- 1. + 2. params, substrate, base model -------------------------------------------------------
@@ -93,7 +111,7 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
     if not 0 <= seed <= SEED_MAX or isinstance(seed, bool):
         raise UsageError(f"seed {seed!r} is out of range (0 to {SEED_MAX})")
     loaded = study.Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     sub = lookup(params, params_path, substrate, condition)
     data_file = study.train_data(root, condition)
     if not data_file.is_file():
@@ -104,48 +122,90 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
                        md5=md5_file(data_file), size=data_file.stat().st_size)
     source, base_ref, base_files = resolve_source(root, params_path, substrate, sub)
 
-    inside(root, sub.consent_record, "consent record")
-    consent = check_training_consent(root, substrate, sub, condition, at=started)
+    inside(root, sub.consent_record, "consent record")  # no symlink out of the experiment
+    chain = check_training_consent(root, substrate, sub, condition, at=started)
+    consent = chain.head
 
     name = select_backend(backend)
     impl = backend_module(name)
-    model, tokenizer = impl.load_model(source, params.training, seed)
+    training, cond = params.training, params.conditions[condition]
+    model, tokenizer = impl.load_model(source, training, seed)
     check_tokenizer(tokenizer, where=source.name_or_path)
-    encoded = encode_dataset(tokenizer, data_file, max_seq_length=params.training.max_seq_length,
-                             allow_truncation=params.training.allow_truncation)
-    fit = impl.fit(model, tokenizer, encoded, params.training, seed, progress=progress)
-    ended = utc_now()
-    if sha256_file(data_file) != dataset.sha256:
-        raise IntegrityError("the training data changed while the run was training; nothing was written",
-                             path=data_file)
+    encoded = encode_dataset(tokenizer, data_file, max_seq_length=training.max_seq_length,
+                             allow_truncation=training.allow_truncation, bos=training.bos)
+    valid_file = study.valid_data(root, condition)
+    valid = encode_dataset(tokenizer, valid_file, max_seq_length=training.max_seq_length,
+                           allow_truncation=training.allow_truncation, bos=training.bos) \
+        if valid_file.is_file() else None
+    plan = make_plan([e.id for e in encoded.examples], [e.module for e in encoded.examples], cond,
+                     training, seed, condition_key=condition)
+    template = fingerprint(tokenizer)  # the tokenizer as the backend loaded it (Unsloth may rewrite)
+    base_ref_name = sub.hub_id or sub.local_path
+    fits: list[FitResult] = []
+    with temp_dir("babyctl-stages-") as stage_tmp:  # swept by the next run if this one is killed
+        by_id = {e.id: e for e in encoded.examples}
+        ordered = [by_id[i] for i in plan.order]
+        stage_dirs = []
+        for i, stage in enumerate(plan.stages, start=1):
+            part = encoded.subset(ordered[stage.start:stage.end])
+            fits.append(impl.fit(model, tokenizer, part, training, seed, progress=progress, valid=valid,
+                                 max_steps=stage.max_steps))
+            if len(plan.stages) > 1:  # a checkpoint adapter at the end of each stage
+                d = Path(stage_tmp) / f"stage-{i}-{stage.name}"
+                impl.save_adapter(model, d, base_model_ref=base_ref_name, revision=sub.revision)
+                stage_dirs.append(d)
+        fit = combine(fits)
+        ended = utc_now()
+        if sha256_file(data_file) != dataset.sha256:
+            raise IntegrityError("the training data changed while the run was training; nothing was written",
+                                 path=data_file)
 
-    final = study.run_dir(root, substrate, condition, seed)
-    metrics_path, loss_path = study.train_metrics_paths(root, substrate, condition, seed)
-    with commit_unit(final, files=[metrics_path, loss_path]) as stage:
-        tmp = stage.dir
-        files = impl.save_adapter(model, tmp / "adapter", base_model_ref=sub.hub_id or sub.local_path,
-                                  revision=sub.revision)
-        prov = AdapterProvenance(
-            **base_fields("train", cwd=root),
-            inputs=[_hash(p, root) for p in [data_file, consent.path, *base_files]],
-            params={"training": params.training.model_dump(mode="json"),
-                    "substrate": sub.model_dump(mode="json"),
-                    "condition": params.conditions[condition].model_dump(mode="json"),
-                    "backend_requested": backend,
-                    "truncated_examples": encoded.truncated},
-            seed=seed, substrate=substrate, condition=condition, base_model=base_ref,
-            dataset=dataset,
-            consent=ConsentRef(id=consent.record.id, path=_rel(consent.path, root),
-                               sha256=consent.sha256, decision=consent.record.coding.decision),
-            backend=name, device=_device_name(fit), started_at=started, ended_at=ended,
-            adapter_files=[file_hash(p, tmp) for p in files],
-        )
-        atomic_write_json(tmp / "provenance.json", prov.model_dump(mode="json"))
-        stage.write_json(metrics_path, run_metrics(substrate, condition, seed, name, fit, encoded))
-        stage.write_text(loss_path, "step\tloss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.losses))
+        final = study.run_dir(root, substrate, condition, seed)
+        metrics_path, loss_path = study.train_metrics_paths(root, substrate, condition, seed)
+        valid_loss_path = study.train_valid_loss_path(root, substrate, condition, seed)
+        # adapter + provenance + metrics: one unit (staged, fsynced, renamed under a lock and a journal)
+        with commit_unit(final, files=[metrics_path, loss_path, valid_loss_path]) as unit:
+            tmp = unit.dir
+            files = impl.save_adapter(model, tmp / "adapter", base_model_ref=base_ref_name,
+                                      revision=sub.revision)
+            stages = plan.provenance()
+            for entry, d in zip(stages["stages"], stage_dirs):
+                shutil.copytree(d, tmp / "checkpoints" / d.name)
+                entry["checkpoint"] = [file_hash(p, tmp) for p in sorted((tmp / "checkpoints" / d.name).iterdir())]
+                entry["checkpoint"] = [h.model_dump(mode="json") for h in entry["checkpoint"]]
+            for entry, f in zip(stages["stages"], fits):
+                entry["steps"] = f.steps
+            prov = AdapterProvenance(
+                **base_fields("train", cwd=root),
+                inputs=[_hash(p, root) for p in [data_file, *([valid_file] if valid else []), consent.path,
+                                                 *base_files]],
+                params={"training": training.model_dump(mode="json"),
+                        "substrate": sub.model_dump(mode="json"),
+                        "condition": cond.model_dump(mode="json"),
+                        "backend_requested": backend,
+                        "truncated_examples": encoded.truncated,
+                        "plan": stages,
+                        "template": template,
+                        "settings_used": fit.settings},
+                seed=seed, substrate=substrate, condition=condition, base_model=base_ref,
+                dataset=dataset,
+                consent=ConsentRef(id=consent.record.id, path=_rel(consent.path, root),
+                                   sha256=consent.sha256, decision=consent.record.coding.decision,
+                                   named=chain.named.record.id, chain=chain.ids),
+                backend=name, device=_device_name(fit), started_at=started, ended_at=ended,
+                adapter_files=[file_hash(p, tmp) for p in files],
+            )
+            atomic_write_json(tmp / "provenance.json", prov.model_dump(mode="json"))
+            metrics = run_metrics(substrate, condition, seed, name, fit, encoded)
+            metrics.update(permutation=plan.permutation, order_sha256=plan.order_sha256, stages=len(plan.stages),
+                           valid_examples=len(valid.examples) if valid else 0)
+            unit.write_json(metrics_path, metrics)
+            unit.write_text(loss_path, "step\tloss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.losses))
+            unit.write_text(valid_loss_path,
+                             "step\tvalid_loss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.valid_losses))
     return TrainResult(run_dir=final, provenance_path=final / "provenance.json", metrics_path=metrics_path,
                        loss_path=loss_path, backend=name, steps=fit.steps,
-                       final_loss=fit.losses[-1][1] if fit.losses else float("nan"))
+                       final_loss=fit.losses[-1][1] if fit.losses else float("nan"), consent_note=chain.note())
 
 
 def run_metrics(substrate: str, condition: str, seed: int, backend: str, fit: FitResult, encoded) -> dict:
@@ -160,6 +220,7 @@ def run_metrics(substrate: str, condition: str, seed: int, backend: str, fit: Fi
         "tokens_seen": fit.tokens_seen, "runtime_s": round(fit.runtime_s, 3),
         "tokens_per_second": round(fit.tokens_seen / fit.runtime_s, 1) if fit.runtime_s else None,
         "peak_gpu_memory_bytes": fit.peak_memory_bytes,
+        "valid_loss": fit.valid_losses[-1][1] if fit.valid_losses else None,
         "too_long_examples": encoded.too_long, "truncated_examples": encoded.truncated,
     }
 

@@ -1,7 +1,7 @@
 """What a check reports (:class:`Finding`) and the table of rule codes (:data:`RULES`).
 
 Codes are stable: ``BC`` + three digits, grouped by family (the hundreds digit).
-The README's rule table is generated from, and tested against, :data:`RULES`.
+The rule table in docs/validate.md is generated from, and tested against, :data:`RULES`.
 """
 from __future__ import annotations
 
@@ -83,6 +83,9 @@ _RULES = [
     Rule("BC105", "unknown-kind", "warning",
          "a file whose kind (curriculum, consent, stimuli, params) cannot be told; only encoding and syntax are checked",
          "`notes/x.jsonl` with no `messages` key"),
+    Rule("BC106", "duplicate-key", "error",
+         "a key that appears twice in one JSON object (JSON readers would silently keep the last value); "
+         "every babyctl reader refuses it with the same code", "`{\"coding\": {...}, \"coding\": {...}}`"),
     # --- BC2xx chat structure
     Rule("BC201", "turn-order", "error",
          "turns are not: optional leading system, then user/assistant alternating from user",
@@ -101,12 +104,20 @@ _RULES = [
          "\"the gaps are [explains concerns]\""),
     Rule("BC311", "template-marker", "error", "an explicit template marker: `[INSERT ...]`, `{name}`, `{{x}}`, TODO/TBD/FIXME",
          "\"Dear {name}, TODO\""),
+    Rule("BC312", "citation-markup", "error", "LLM citation markup left in an assistant turn: `[cite: 12]`, "
+         "`[cite_start]`, `[cite_end]`", "\"Paris is the capital [cite: 3].\""),
     # --- BC4xx duplicates
     Rule("BC401", "duplicate-example", "error",
          "an example identical (after case and whitespace normalisation) to an earlier one", "the same line in two files"),
     Rule("BC402", "near-duplicate", "warning",
          "an example near-identical to an earlier one (word similarity at or above `validate.near_duplicate_threshold`)",
          "one word changed"),
+    Rule("BC420", "contamination", "error",
+         "an evaluation stimulus's prompt appears, exactly or nearly, in a training turn (names the stimulus id)",
+         "a stimulus prompt pasted into a user turn"),
+    Rule("BC421", "train-valid-leakage", "error",
+         "a condition with `validation_fraction > 0` lists the same first user turn twice (train and valid may share it)",
+         "one prompt in two files of a split condition"),
     Rule("BC403", "duplicate-id", "error", "a `metadata.id` used by an earlier example", "two lines with `\"id\": \"sw-001\"`"),
     # --- BC5xx consent
     Rule("BC501", "consent-missing", "error", "an active substrate's consent record does not exist",
@@ -138,6 +149,9 @@ _RULES = [
          "a review of a `credit` condition"),
     # --- BC6xx stimuli
     Rule("BC601", "duplicate-stimulus-id", "error", "a stimulus id used earlier, in any bank", "`fawn-001` twice"),
+    Rule("BC603", "legacy-stimulus-layout", "warning",
+         "a stimulus file in a legacy layout (a JSON list of items); its ids are checked for collisions",
+         "`stimuli/stimuli_normalized.json`"),
     Rule("BC602", "bank-mismatch", "error", "a stimulus's `bank` differs from its file's stem",
          "`\"bank\": \"jailbreak\"` in `fawning.jsonl`"),
     # --- BC7xx params.yaml
@@ -150,7 +164,9 @@ _RULES = [
     Rule("BC705", "unknown-rule-code", "warning", "`validate.severity` or a phrase names a code that is not registered",
          "`severity: {BC999: off}`"),
     Rule("BC706", "unknown-bank", "error", "`eval.banks` names a bank with no `stimuli/<bank>.jsonl`", "`banks: [gone]`"),
-    Rule("BC707", "path-outside-experiment", "error",
+    Rule("BC707", "tiny-settings-on-8b", "error", "an 8B (Hub) substrate is active with tiny-profile settings "
+         "(less than one epoch, `max_new_tokens` < 128, ...): run `babyctl profile 8b`", "`max_new_tokens: 24` with `[hermes]`"),
+    Rule("BC708", "path-outside-experiment", "error",
          "a path in params.yaml that leads outside the experiment through a symlink (an auditor's clone cannot see it)",
          "`curriculum/x.jsonl -> /home/me/x.jsonl`"),
 ]
@@ -170,7 +186,7 @@ def default_severity(code: str) -> Severity:
 
 
 def markdown_table() -> str:
-    """The README's rule table (``python -c 'from babyctl.validate.finding import markdown_table as t; print(t())'``)."""
+    """docs/validate.md's rule table (``python -c 'from babyctl.validate.finding import markdown_table as t; print(t())'``)."""
     rows = ["| code | default | name | what it catches | example |", "|---|---|---|---|---|"]
     for r in RULES.values():
         rows.append(f"| `{r.code}` | {r.severity} | {r.name} | {r.summary} | {r.example} |")

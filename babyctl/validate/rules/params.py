@@ -90,12 +90,12 @@ def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> 
             if not (root / rel).exists():
                 hits.append(Hit("BC702", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} does not exist"))
             elif (out := _outside(root, rel)) is not None:
-                hits.append(Hit("BC707", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} {out}"))
+                hits.append(Hit("BC708", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} {out}"))
     for key, sub in params.substrates.items():
         for field in ("local_path", "consent_record"):
             rel = getattr(sub, field)
             if rel and (out := _outside(root, rel)) is not None:
-                hits.append(Hit("BC707", ("substrates", key, field), f"substrate {key!r} {field} {rel!r} {out}"))
+                hits.append(Hit("BC708", ("substrates", key, field), f"substrate {key!r} {field} {rel!r} {out}"))
     for key, sub in params.substrates.items():
         if sub.hub_id and not (sub.revision and _PINNED.match(sub.revision)):
             got = "no revision" if not sub.revision else f"revision {sub.revision!r} is not a 40-hex commit"
@@ -116,6 +116,10 @@ def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> 
     for i, bank in enumerate(params.eval.banks):
         if not (stimuli_dir / f"{bank}.jsonl").is_file():
             hits.append(Hit("BC706", ("eval", "banks", i), f"eval bank {bank!r} has no {params.stimuli_dir}/{bank}.jsonl"))
+    from ...profiles import tiny_settings_on_8b  # pure Python: nothing heavy on the validate path
+
+    for f in tiny_settings_on_8b(params.model_dump(mode="python", by_alias=True)):
+        hits.append(Hit("BC707", f.key, f.message))
     refs = []
     active = set(params.active_substrates)
     for key, sub in params.substrates.items():

@@ -10,6 +10,13 @@ fixed rules:
   ``[topic]``), unless the turn presents a template for the user to fill in
   ("template", "swap in", "fill in") or it is ``[sic]``, a citation ``[1]``, a
   checkbox or a Markdown link. Code spans and fenced blocks are ignored.
+* BC312 -- LLM citation markup leaked into a target: ``[cite: 12]``, ``[cite_start]``,
+  ``[cite_end]`` (its own code: it is generation debris, not a placeholder).
+
+A phrase is the assistant's own voice only: a match inside quotation marks (a quoted reply the
+turn suggests: ``A clear "I'm not able to discuss that"``) or in a third-person frame ("if the
+character starts reading as an AI", "it comes across as a bot") is not reported. A first-person
+"As an AI, I ..." is. Every match is reported, each at its own column.
 """
 from __future__ import annotations
 
@@ -25,48 +32,60 @@ _TODO = re.compile(r"\b(?:TODO|TBD|FIXME)\b")
 _TEMPLATE_TURN = re.compile(r"\btemplates?\b|\bswap in\b|\bfill (?:it |them |this )?in\b|\bfill-in\b", re.IGNORECASE)
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _EXEMPT = {"sic", "sic!", "...", "\u2026", "x", " "}
+_CITE = re.compile(r"^\s*cite(?:_start|_end|\s*:\s*[\d,\s-]+)\s*$", re.IGNORECASE)
+#: quoted spans on one line: "...", “...”, and '...' only when it opens after a space/start
+_QUOTED = re.compile(r'"[^"\n]{1,400}"|\u201c[^\u201d\n]{1,400}\u201d|(?:(?<=\s)|^)\'[^\'\n]{2,400}\'(?=[\s.,;:!?)]|$)')
+#: a third-person frame just before a match: "reads as an AI", "the character ... as a bot"
+_THIRD = re.compile(r"\b(?:reads?|reading|sounds?|sounding|comes?|coming|came|seen|seems?|treated|presents?|presented|"
+                    r"presenting|portray\w*|depict\w*|characters?|persona|they|he|she|someone|people|users?|"
+                    r"themselves|writes?|writing|wrote|plays?|playing|acts?|acting)"
+                    r"\W+(?:\w+\W+){0,3}$", re.IGNORECASE)
+#: first person in the match itself ("I am just a program") keeps it in the assistant's voice
+_FIRST = re.compile(r"^\s*i\b|\bi(?:'|\u2019)?m\b|\bi am\b|\bmy\b", re.IGNORECASE)
 
 
-def _passes(p, low: str, seen: dict[str, bool]) -> bool:
-    """True when ``low`` holds a hint of every one of ``p``'s hint groups (``seen`` caches)."""
-    for group in p.hints:
-        for h in group:
-            v = seen.get(h)
-            if v is None:
-                v = seen[h] = h in low
-            if v:
-                break
-        else:
-            return False  # no hint of this group: the phrase cannot match
-    return True
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _QUOTED.finditer(text)] if ('"' in text or "\u201c" in text or "'" in text) else []
+
+
+def own_voice(text: str, start: int, end: int, spans: list[tuple[int, int]] | None = None) -> bool:
+    """Is ``text[start:end]`` said in the assistant's own voice (not quoted, not a third-person frame)?"""
+    for a, b in spans if spans is not None else _quoted_spans(text):
+        if a <= start and end <= b:
+            return False
+    if _FIRST.search(text[start:end]):
+        return True
+    sentence_start = max(text.rfind(".", 0, start), text.rfind("\n", 0, start), text.rfind("!", 0, start),
+                         text.rfind("?", 0, start)) + 1
+    before = text[max(sentence_start, start - 60):start]
+    return not _THIRD.search(before)
+
+
+def _live(phrases: list, low: str) -> list:
+    """The phrases whose every hint group has a hint in ``low`` (the others cannot match it)."""
+    return [p for p in phrases if all(any(map(low.__contains__, group)) for group in p.hints)]
 
 
 def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
-    hits: list[Hit] = []
-    phrases = settings.phrases
-    if not phrases:
-        return hits
     turns = [(i, content) for i, (role, content) in enumerate(ex.messages) if role == "assistant"]
-    if not turns:
-        return hits
+    if not turns or not settings.phrases:
+        return []
     # Once per example: a phrase whose hint groups are not all present in the assistant turns
     # joined by LF cannot pass the per-turn check in any one turn (no hint holds a LF, so none
     # spans two turns), so its regex would not run on any turn.
-    one = len(turns) == 1
-    low_all = turns[0][1].lower() if one else "\n".join([c for _, c in turns]).lower()
-    seen: dict[str, bool] = {}
-    live = [p for p in phrases if _passes(p, low_all, seen)]
-    if not live:
-        return hits
+    live = _live(settings.phrases, "\n".join([c for _, c in turns]).lower())
+    hits: list[Hit] = []
     for i, content in turns:
-        if not one:
-            low, seen = content.lower(), {}
-        for p in live:
-            if one or _passes(p, low, seen):
-                m = p.regex.search(content)
-                if m:
-                    hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{m.group()}"', p.severity,
-                                    m.group()))
+        spans = None
+        for p in live if len(turns) == 1 or not live else _live(live, content.lower()):
+            for m in p.regex.finditer(content):
+                if spans is None:
+                    spans = _quoted_spans(content)
+                if not own_voice(content, m.start(), m.end(), spans):
+                    continue
+                text = m.group()
+                hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{text}"', p.severity,
+                                text, content.count(text, 0, m.start())))
     return hits
 
 
@@ -84,8 +103,14 @@ def check_placeholders(ex: Example, settings: Settings | None = None) -> list[Hi
         template_turn = None
         for m in _BRACKET.finditer(text):
             inner = m.group(1)
+            nth = content.count(m.group(), 0, m.start())
+            if _CITE.match(inner):
+                hits.append(Hit("BC312", loc, f'citation markup left in an assistant turn: "{m.group()}"', None,
+                                m.group(), nth))
+                continue
             if _MARKER_WORD.match(inner):
-                hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group()))
+                hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None,
+                                m.group(), nth))
                 continue
             if inner.strip().lower() in _EXEMPT or inner.strip().replace(",", "").replace(" ", "").isdigit():
                 continue
@@ -94,9 +119,12 @@ def check_placeholders(ex: Example, settings: Settings | None = None) -> list[Hi
             if template_turn is None:
                 template_turn = bool(_TEMPLATE_TURN.search(content))
             if not template_turn:
-                hits.append(Hit("BC310", loc, f'unfilled placeholder in an assistant turn: "{m.group()}"', None, m.group()))
+                hits.append(Hit("BC310", loc, f'unfilled placeholder in an assistant turn: "{m.group()}"', None,
+                                m.group(), nth))
         for m in _BRACES.finditer(text):
-            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group()))
+            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group(),
+                            content.count(m.group(), 0, m.start())))
         for m in _TODO.finditer(text):
-            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group()))
+            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group(),
+                            content.count(m.group(), 0, m.start())))
     return hits
