@@ -223,6 +223,8 @@ class Publish(P):
     citation: str = ""
     language: list[str] = Field(default_factory=lambda: ["en"])
     tags: list[str] = Field(default_factory=list)
+    datasets: list[str] = Field(default_factory=list,
+                                description="Hub dataset ids of the curriculum, for the card's `datasets:`")
 
 
 class Params(P):

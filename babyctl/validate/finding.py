@@ -175,10 +175,6 @@ _RULES = [
 RULES: dict[str, Rule] = {r.code: r for r in sorted(_RULES, key=lambda r: r.code)}
 
 
-def rule(code: str) -> Rule:
-    return RULES[code]
-
-
 def default_severity(code: str) -> Severity:
     """The registered default severity; unregistered (custom phrase) codes default to error."""
     r = RULES.get(code)
