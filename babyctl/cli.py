@@ -7,10 +7,11 @@ Exit codes: 0 ok, 1 findings, 2 usage or environment error.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 
@@ -34,8 +35,18 @@ ParamsOpt = typer.Option(Path("params.yaml"), "--params", help="The experiment's
 
 def fail(err: BabyctlError) -> "typer.Exit":
     """Print a user-facing error (never a traceback) and return the Exit to raise."""
-    typer.echo(f"babyctl: error: {err}", err=True)
+    _print_error(err)
     return typer.Exit(err.exit_code)
+
+
+def _print_error(err: BabyctlError) -> None:
+    from .secrets import scrub
+
+    typer.echo(f"babyctl: error: {scrub(str(err))}", err=True)
+
+
+#: ``--seed`` bounds: the same as :data:`babyctl.schemas.params.SEED_MAX` (not imported: --help stays fast)
+SEED_RANGE = {"min": 0, "max": 2**32 - 1}
 
 
 # --- schema (issue 2) -------------------------------------------------------------------------
@@ -66,6 +77,8 @@ def validate_cmd(
     fmt: str = typer.Option("text", "--format", help="text | json | github"),
     params: Optional[Path] = typer.Option(None, "--params", help="The experiment's params.yaml [default: params.yaml]."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write a JSON report (findings, counts, provenance)."),
+    against_study: bool = typer.Option(False, "--against-study", help="Check PATHS against the rest of the study "
+                                       "in the working folder (cross-file duplicates); report PATHS only (the hook)."),
 ) -> None:
     """Check curriculum, consent records, stimuli and params (exit 0 clean, 1 errors, 2 usage).
 
@@ -77,7 +90,11 @@ def validate_cmd(
 
     if fmt not in REPORTERS:
         raise fail(UsageError(f"unknown --format {fmt!r} (choose from: {', '.join(REPORTERS)})"))
-    if paths:  # settings from --params, else from ./params.yaml when there is one
+    if paths and against_study:
+        from .validate import run_staged
+
+        outcome = run_staged(paths, Path.cwd())
+    elif paths:  # settings from --params, else from ./params.yaml when there is one
         outcome = run_paths(paths, params) if params is not None else run_paths(paths, root=Path.cwd())
     else:
         params_path = params or Path("params.yaml")
@@ -112,43 +129,57 @@ def build_cmd(
 @app.command("ledger")
 def ledger_cmd(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if SHA256SUMS is stale or wrong."),
-    root: Path = typer.Option(Path("."), "--root", help="The experiment (DVC repository) root."),
+    root: Optional[Path] = typer.Option(None, "--root", help="The study root [default: found from the working folder]."),
 ) -> None:
     """Write SHA256SUMS (sha256sum format) for every file dvc.lock and .dvc files track.
+
+    --check also reports files in tracked folders that SHA256SUMS does not list; it never
+    advises re-running `babyctl ledger` over them (that would bless an injected file).
 
     Example: babyctl ledger && sha256sum -c SHA256SUMS
     """
     from . import ledger
+    from .audit_context import find_root
 
+    study = find_root(root)
     if check:
-        problems = ledger.check(root)
+        problems = ledger.check(study)
         for p in problems:
             typer.echo(str(p))
         if problems:
             raise typer.Exit(1)
         typer.echo(f"{ledger.LEDGER}: ok")
         return
-    path, n = ledger.write(root)
+    path, n = ledger.write(study)
     typer.echo(f"{path.name}: {n} files")
 
 
 @app.command("audit")
 def audit_cmd(
-    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
-    root: Path = typer.Option(Path("."), "--root", help="The experiment (DVC repository) root."),
+    fmt: str = typer.Option("text", "--format", help="text (fits the terminal) | json | md (paste-ready)."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json.", hidden=True),
+    root: Optional[Path] = typer.Option(None, "--root", help="The study root [default: found from the working folder]."),
     no_status: bool = typer.Option(False, "--no-status", help="Skip the pipeline-status check (dvc status)."),
 ) -> None:
-    """Verify hashes (dvc.lock, SHA256SUMS), pipeline status, adapter provenance+consent, stray files.
+    """Verify hashes (dvc.lock, SHA256SUMS), pipeline status, adapter provenance+consent, stray
+    files, committed records and symlinks; print a header an auditor can paste (commit, clean
+    tree, UTC time, versions, remote).
 
-    Example: babyctl audit --json
+    Example: babyctl audit --format md > audit.md
     """
     from . import audit, audit_report
+    from .errors import UsageError
 
-    result = audit.audit(root, pipeline_status=not no_status)
-    if as_json:
-        typer.echo(audit_report.to_json(result))
-    else:
-        audit_report.print_table(result)
+    fmt = "json" if as_json else fmt
+    if fmt not in audit_report.FORMATS:
+        raise fail(UsageError(f"unknown --format {fmt!r} (choose from: {', '.join(audit_report.FORMATS)})"))
+    try:
+        result = audit.audit(root, pipeline_status=not no_status)
+    except BabyctlError as e:
+        if fmt == "json":
+            typer.echo(audit_report.error_json(e.message, path=e.path, line=e.line, exit_code=e.exit_code))
+        raise fail(e)
+    typer.echo(audit_report.REPORTERS[fmt](result), nl=False)
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -218,7 +249,7 @@ def tiny_model(
 def train(
     substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
     condition: str = typer.Option(..., "--condition", help="Condition key in params.yaml."),
-    seed: int = typer.Option(..., "--seed", help="Training seed."),
+    seed: int = typer.Option(..., "--seed", help="Training seed.", **SEED_RANGE),
     backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf."),
     params: Path = ParamsOpt,
 ) -> None:
@@ -295,7 +326,7 @@ def eval_cmd(
     substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
     baseline: bool = typer.Option(False, "--baseline", help="Evaluate the base model (no adapter)."),
     condition: Optional[str] = typer.Option(None, "--condition", help="Condition of the adapter."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter.", **SEED_RANGE),
     params: Path = ParamsOpt,
     backend: str = typer.Option("hf", "--backend", help="hf (default, CPU or GPU) or vllm (GPU, eval-vllm extra)."),
     all_runs: bool = typer.Option(False, "--all", help="Baseline + every active condition x seed, one engine."),
@@ -381,7 +412,7 @@ def report_cmd(params: Path = ParamsOpt) -> None:
 def publish_cmd(
     substrate: str = typer.Argument(..., help="Substrate key in params.yaml, e.g. hermes or tiny."),
     condition: Optional[str] = typer.Option(None, "--condition", help="Default: the first active condition."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Default: the first training seed."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Default: the first training seed.", **SEED_RANGE),
     repo_id: Optional[str] = typer.Option(None, "--repo-id", help="ORG/NAME; default from params.publish."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Gate and stage only; print the staged folder."),
     private: bool = typer.Option(False, "--private", help="Create the Hub repo as private."),
@@ -406,11 +437,38 @@ def publish_cmd(
     typer.echo(f"published {p.repo_id}@{p.tag} -> commit {p.commit} ({did})\nstaged copy: {out.staged}")
 
 
+@app.command("verify")
+def verify_cmd(
+    target: str = typer.Argument(..., help="ORG/NAME[@REV]: a release on the Hub (tag, branch or commit)."),
+    study: Optional[Path] = typer.Option(None, "--study", help="Also check against this study clone (after dvc pull)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Download a release and check SHA256SUMS, the in-toto statement, license files and card
+    metadata; with --study, also the study's SHA256SUMS, provenance and consent (exit 1 on any mismatch).
+
+    Example: babyctl verify babyctl-study/Llama-Hermes-3-8B-core-seed1@core-seed1-ds1a2b3c4d5e6 --study .
+    """
+    import json as json_mod
+
+    from .publish.verify import verify
+
+    result = verify(target, study=study)
+    if as_json:
+        typer.echo(json_mod.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
+    else:
+        where = f" against {result.study}" if result.study else ""
+        typer.echo(f"{result.repo_id}@{result.revision} (commit {result.commit}): {len(result.files)} files{where}")
+        for m in result.mismatches:
+            typer.echo(str(m))
+        typer.echo("verify passed" if result.ok else f"verify failed: {len(result.mismatches)} mismatch(es)")
+    raise typer.Exit(0 if result.ok else 1)
+
+
 @app.command("card")
 def card_cmd(
     substrate: str = typer.Argument(..., help="Substrate key in params.yaml."),
     condition: Optional[str] = typer.Option(None, "--condition"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", **SEED_RANGE),
     repo_id: Optional[str] = typer.Option(None, "--repo-id", help="ORG/NAME the card is for."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the card here instead of stdout."),
     params: Path = ParamsOpt,
@@ -446,16 +504,33 @@ def revoke_cmd(
 
 
 
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn what a user can cause into ``babyctl: error: ...`` and an exit code, never a traceback:
+    a :class:`BabyctlError` (its exit code) and an ``OSError`` -- disk full, permission denied,
+    read-only file system -- as an environment error naming the path (exit 2). Anything else is a
+    bug in babyctl and keeps its traceback."""
+    try:
+        yield
+    except BabyctlError as err:  # library errors escaping a command
+        _print_error(err)
+        sys.exit(err.exit_code)
+    except OSError as err:
+        from .errors import os_error_problem
+
+        problem = os_error_problem(err)
+        _print_error(problem)
+        sys.exit(problem.exit_code)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "validate":
         # a pre-commit check loads no third-party pydantic plugins: their entry-point scan is
         # ~20 ms of a ~0.35 s run (an explicit PYDANTIC_DISABLE_PLUGINS is kept)
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
-        app()
-    except BabyctlError as err:  # library errors escaping a command
-        typer.echo(f"babyctl: error: {err}", err=True)
-        sys.exit(err.exit_code)
+        with user_errors():
+            app()
     except KeyboardInterrupt:
         typer.echo("babyctl: interrupted", err=True)
         sys.exit(130)

@@ -1,4 +1,4 @@
-"""Validate rules of the study-design features: BC107 (generated examples), BC604 (prefill), BC708
+"""Validate rules of the study-design features: BC107 (generated examples), BC604 (prefill), BC709
 (prompted arm's system prompt); and the dataset card's sources per condition."""
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_missing_system_prompt_file_of_a_prompted_arm(experiment):
     out = proc.stdout + proc.stderr
     line = next(i for i, t in enumerate((experiment / "params.yaml").read_text().splitlines(), 1)
                 if "system_prompt_file:" in t)
-    assert proc.returncode == 1 and f"params.yaml:{line}:" in out and "BC708" in out
+    assert proc.returncode == 1 and f"params.yaml:{line}:" in out and "BC709" in out
 
 
 def test_dataset_card_summarises_sources_per_condition(experiment):

@@ -8,7 +8,6 @@ decoded, parsed once by the pydantic model, examined by every rule of
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from .rules import EXAMPLE_RULES
 from .rules.contamination import LeakageIndex
 from .rules.duplicates import DuplicateIndex, Features, features
 from .rules.stimuli import StimulusIndex
-from .schema import validate_json_text
+from .schema import json_problems, validate_json_text
 from .settings import Settings
 
 
@@ -347,17 +346,11 @@ class Run:
         if src.path.suffix == ".jsonl":
             lines = [Line(n, t) for n, t in enumerate(src.texts, 1)]
             for number, text, _ in self._items(src.display, lines):
-                self._json_syntax(src.display, text, number)
+                for p in json_problems(text):
+                    self.add(src.display, number + p.line - 1, p.col, p.code, p.message)
         elif src.path.suffix == ".json":
-            self._json_syntax(src.display, src.text(), 1)
-
-    def _json_syntax(self, display: str, text: str, number: int) -> None:
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as e:
-            self.add(display, number + e.lineno - 1, e.colno, "BC101", f"invalid JSON: {e.msg}")
-        except RecursionError:
-            self.add(display, number, 1, "BC101", "invalid JSON: nested too deeply")
+            for p in json_problems(src.text()):
+                self.add(src.display, p.line, p.col, p.code, p.message)
 
     # --- end --------------------------------------------------------------------------------------
     def finish(self) -> Outcome:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from pydantic import ValidationError
 
 from ..locate import locate_json
-from .schema import Problem, duplicate_keys, validate_json_text
+from .schema import Problem, json_problems, validate_json_text
 
 
 class Hit(NamedTuple):
@@ -71,7 +71,7 @@ def parse_example(path: str, number: int, text: str, raw_control: bool = False) 
     except ValidationError:
         problems = validate_json_text(text, CurriculumExample)[1]
         return problems, _best_effort_example(path, number, text, raw_control)
-    problems = duplicate_keys(text)
+    problems = json_problems(text)
     meta = None
     ignore = _NO_CODES
     if obj.metadata is not None:

@@ -170,19 +170,18 @@ _RULES = [
     Rule("BC704", "bad-phrase-pattern", "error", "a `validate.phrases` pattern that is not a valid regex", "`pattern: \"as an (AI\"`"),
     Rule("BC705", "unknown-rule-code", "warning", "`validate.severity` or a phrase names a code that is not registered",
          "`severity: {BC999: off}`"),
-    Rule("BC708", "system-prompt-missing", "error", "a prompted condition's `system_prompt_file` does not exist",
+    Rule("BC709", "system-prompt-missing", "error", "a prompted condition's `system_prompt_file` does not exist",
          "`system_prompt_file: prompts/gone.md`"),
     Rule("BC706", "unknown-bank", "error", "`eval.banks` names a bank with no `stimuli/<bank>.jsonl`", "`banks: [gone]`"),
     Rule("BC707", "tiny-settings-on-8b", "error", "an 8B (Hub) substrate is active with tiny-profile settings "
          "(less than one epoch, `max_new_tokens` < 128, ...): run `babyctl profile 8b`", "`max_new_tokens: 24` with `[hermes]`"),
+    Rule("BC708", "path-outside-experiment", "error",
+         "a path in params.yaml that leads outside the experiment through a symlink (an auditor's clone cannot see it)",
+         "`curriculum/x.jsonl -> /home/me/x.jsonl`"),
 ]
 
 #: code -> rule, in code order
 RULES: dict[str, Rule] = {r.code: r for r in sorted(_RULES, key=lambda r: r.code)}
-
-
-def rule(code: str) -> Rule:
-    return RULES[code]
 
 
 def default_severity(code: str) -> Severity:
