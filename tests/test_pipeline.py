@@ -67,13 +67,14 @@ def set_param(repo, dotted: str, value) -> None:
 
 
 @pytest.mark.parametrize("param, value, stages", [
-    ("training.learning_rate", 0.002, {"train@tiny-core-1"}),
-    ("eval.max_new_tokens", 16, {"eval-baseline@tiny", "eval@tiny-core-1", "eval-prompted@tiny-core-prompted",
-                                 "report"}),
-    ("capability.num_fewshot", 1, {"capability-baseline@tiny", "capability@tiny-core-1"}),
+    # validate reads every params section a later stage reads (dvc.yaml), so it is stale too
+    ("training.learning_rate", 0.002, {"validate", "train@tiny-core-1"}),
+    ("eval.max_new_tokens", 16, {"validate", "eval-baseline@tiny", "eval@tiny-core-1",
+                                 "eval-prompted@tiny-core-prompted", "report"}),
+    ("capability.num_fewshot", 1, {"validate", "capability-baseline@tiny", "capability@tiny-core-1"}),
     ("conditions.core.seed", 5, {"validate", "build@core"}),
     ("conditions.neutral.expected_count", 9, {"validate"}),  # an inactive condition: no build@neutral
-    ("publish.citation", "x", set()),  # nothing in the pipeline reads publish
+    ("publish.citation", "x", {"validate"}),  # only validate reads publish (a typo fails it first)
 ])
 def test_a_param_change_invalidates_only_the_stages_that_read_it(pipeline_repo, tmp_path, param, value, stages):
     repo = copy_repo(pipeline_repo, tmp_path / "repo")
