@@ -39,6 +39,9 @@ class Condition(P):
     seed: int = 0
     validation_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     expected_count: int = Field(ge=0, description="Examples after the build (train + validation)")
+    role: Literal["treatment", "control"] = Field(
+        default="treatment", description="treatment or control: the default contrasts compare each "
+        "treatment with each control of the same substrate (docs/statistics.md)")
 
 
 class Lora(P):
@@ -77,12 +80,22 @@ class Judge(P):
     api_key_env: str = Field(description="Environment variable holding the key")
     timeout_s: float = 60.0
     max_retries: int = 3
+    seed: int | None = Field(default=0, description="Sent as `seed` (None: not sent)")
+    max_tokens: int | None = Field(default=256, gt=0, description="Sent as `max_tokens` (None: not sent)")
 
 
 class Bootstrap(P):
     n_resamples: int = Field(default=2000, gt=0)
     seed: int = 0
     confidence: float = Field(default=0.95, gt=0, lt=1)
+
+
+class Sampling(P):
+    """Decoding settings for ``babyctl eval``; temperature 0 is greedy decoding."""
+
+    temperature: float = Field(default=0.0, ge=0.0, le=10.0, description="0: greedy")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int = Field(default=0, ge=0, lt=2**31, description="Base seed; each row's seed derives from it")
 
 
 class Eval(P):
@@ -92,6 +105,47 @@ class Eval(P):
     signals: dict[str, Signal] = Field(default_factory=dict)
     judges: list[Judge] = Field(default_factory=list)
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+    repeats: int = Field(default=1, ge=1, le=1000, description="Completions per stimulus and run")
+    sampling: Sampling = Field(default_factory=Sampling)
+
+    @model_validator(mode="after")
+    def _repeats_need_sampling(self) -> "Eval":
+        if self.repeats > 1 and self.sampling.temperature == 0:
+            raise ValueError("eval.repeats > 1 needs eval.sampling.temperature > 0 "
+                             "(greedy reruns are identical)")
+        return self
+
+
+class Contrast(P):
+    """``condition`` minus ``against`` (a condition or ``baseline``) within each substrate."""
+
+    condition: str
+    against: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.condition} - {self.against}"
+
+
+class Primary(P):
+    """The primary family: these contrasts x signals x banks (x active substrates)."""
+
+    signals: list[str] = Field(default_factory=list, description="Signal names (or `judge`)")
+    banks: list[str] = Field(default_factory=list, description="Bank names; empty: every bank")
+    contrasts: list[str] | None = Field(
+        default=None, description="Contrast names `A - B`; None: the treatment-against-control ones")
+
+
+class Analysis(P):
+    """What the report tests: declared contrasts and the primary family (docs/statistics.md)."""
+
+    contrasts: list[Contrast] | None = Field(
+        default=None, description="None: each treatment against each control, and each condition "
+        "against baseline")
+    primary: Primary = Field(default_factory=Primary)
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Level for the Holm procedure")
+    hypotheses: str = Field(default="preregistration/hypotheses.md",
+                            description="The study's hypotheses text (Markdown), locked by prereg")
 
 
 class Phrase(P):
@@ -141,6 +195,7 @@ class Params(P):
     active_conditions: list[str] = Field(min_length=1)
     training: Training = Field(default_factory=Training)
     eval: Eval = Field(default_factory=Eval)
+    analysis: Analysis = Field(default_factory=Analysis)
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
     publish: Publish = Field(default_factory=Publish)
 
@@ -154,4 +209,8 @@ class Params(P):
         for key in self.active_conditions:
             if key not in self.conditions:
                 raise ValueError(f"active_conditions names unknown condition {key!r}")
+        for c in self.analysis.contrasts or []:
+            for key in (c.condition, c.against):
+                if key != "baseline" and key not in self.conditions:
+                    raise ValueError(f"analysis.contrasts names unknown condition {key!r}")
         return self
