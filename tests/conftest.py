@@ -19,7 +19,7 @@ SHARED = REPO.parent / "shared" / "three-babies"
 
 #: what a copy of the example experiment contains (relative to the repo root)
 EXPERIMENT_FILES = ("params.yaml", "dvc.yaml", "curriculum", "consent_records", "reviews", "stimuli", "schemas",
-                    ".dvcignore")
+                    ".dvcignore", "preregistration", "amendments", "plots")
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
