@@ -115,8 +115,8 @@ def t_sf(t, df):
 def t_ppf(q, df):
     """The ``q`` quantile of Student's t (bisection on :func:`t_sf`), vectorised."""
     q, df = np.broadcast_arrays(np.asarray(q, float), np.asarray(df, float))
-    lo, hi = np.full(q.shape, -1e6), np.full(q.shape, 1e6)
-    for _ in range(90):
+    lo, hi = np.full(q.shape, -1e4), np.full(q.shape, 1e4)
+    for _ in range(48):  # 2e4 / 2**48: below 1e-10
         mid = (lo + hi) / 2
         below = (1 - t_sf(mid, df)) < q
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
