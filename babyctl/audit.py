@@ -8,10 +8,10 @@ the actual value:
   (:func:`babyctl.tracked.dir_md5`); when the folder's ``.dir`` object is in the cache, the
   differing files are named one by one.
 * **(b) ledger** -- every file against ``SHA256SUMS`` (:func:`babyctl.ledger.check`).
-* **(c) status** -- ``dvc status`` (DVC's Python API): no stage stale, no output missing or
-  absent from the cache.
-* **(d) provenance** -- every trained adapter (``models/<S>/<C>/seed-<N>`` outputs of the
-  ``train`` stages): ``provenance.json`` parses as AdapterProvenance, names the substrate,
+* **(c) status** -- ``dvc status`` (:func:`babyctl.tracked.pipeline_status`, the one reading
+  that publish uses too): no stage stale, no output missing or absent from the cache.
+* **(d) provenance** -- every trained adapter (run folders, :func:`babyctl.study.parse_run_dir`,
+  that are outputs of the ``train`` stages): ``provenance.json`` parses as AdapterProvenance, names the substrate,
   condition and seed of its folder, names the dataset file whose MD5 ``dvc.lock`` records
   for the ``build@<C>`` output (compared by MD5 and SHA-256), and a consent record whose
   file still has the recorded SHA-256 and which covers fine-tuning of that substrate and
@@ -24,17 +24,16 @@ Reading a corrupted ``dvc.lock`` or ``.dvc`` file raises :class:`~babyctl.errors
 """
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import InputError
-from .tracked import DvcIgnore, Entry, HashCache, Tracked, dir_md5, expand, load_tracked, read_dir_object, walk_dir
+from .study import DATA_FOLDERS, parse_run_dir, train_data_rel
+from .tracked import (DvcIgnore, Entry, HashCache, Tracked, dir_md5, expand, load_tracked, pipeline_status,
+                      read_dir_object, walk_dir)
 
-DATA_FOLDERS = ("data", "models", "eval", "metrics", "reports")
 CHECKS = {
     "a": "dvc.lock / .dvc hashes",
     "b": "SHA256SUMS",
@@ -42,7 +41,6 @@ CHECKS = {
     "d": "adapter provenance + consent",
     "e": "untracked files",
 }
-ADAPTER_RE = re.compile(r"^models/([^/]+)/([^/]+)/seed-(-?\d+)$")
 
 
 @dataclass
@@ -155,60 +153,39 @@ def check_ledger(tracked: Tracked, hashes: HashCache) -> tuple[list[Finding], in
 
 # --- (c) --------------------------------------------------------------------------------------
 def check_status(root: Path) -> tuple[list[Finding], int]:
-    """``dvc status`` through DVC's Python API (imported here only: audit is not the validate path)."""
-    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-    try:
-        from dvc.exceptions import DvcException
-        from dvc.repo import Repo
-    except ImportError as e:  # pragma: no cover - dvc is a hard dependency
-        return [Finding("c", "dvc", f"cannot import dvc: {e}")], 0
-    try:
-        with Repo(str(root)) as repo:
-            status = repo.status()
-            n = len(repo.index.stages)
-    except DvcException as e:
-        return [Finding("c", "dvc.yaml", f"dvc cannot read the pipeline: {e}")], 0
-    findings = []
-    for stage, changes in sorted(status.items()):
-        for change in changes:
-            if isinstance(change, str):
-                findings.append(Finding("c", stage, f"stage {stage}: {change}", source=f"dvc status:{stage}"))
-                continue
-            for kind, paths in change.items():
-                if isinstance(paths, dict):
-                    for path, what in paths.items():
-                        findings.append(Finding("c", path, f"stage {stage}: {kind[len('changed '):]} {what}",
-                                                source=f"dvc status:{stage}"))
-                else:
-                    findings.append(Finding("c", stage, f"stage {stage}: {kind}", source=f"dvc status:{stage}"))
-    return findings, n
+    """``dvc status`` (:func:`babyctl.tracked.pipeline_status`) as findings."""
+    status = pipeline_status(root)
+    if status.error:
+        return [Finding("c", "dvc.yaml", status.error)], 0
+    findings = [Finding("c", c.path, c.message, source=f"dvc status:{c.stage}") for c in status.changes]
+    return findings, status.stages
 
 
 # --- (d) --------------------------------------------------------------------------------------
 def check_adapters(tracked: Tracked, hashes: HashCache) -> tuple[list[Finding], int]:
-    from pydantic import ValidationError
-
     from .consent import load_consent, refusals
+    from .documents import parse_json_model, read_bytes
     from .schemas.provenance import AdapterProvenance
 
     root = tracked.root
     findings: list[Finding] = []
     build_outs = {e.source.split(":", 1)[1]: e for e in tracked.entries
                   if e.kind == "out" and e.source.startswith("dvc.lock:build")}
-    adapters = sorted({e.path for e in tracked.entries if e.kind == "out" and ADAPTER_RE.match(e.path)
+    adapters = sorted({e.path for e in tracked.entries if e.kind == "out" and parse_run_dir(e.path)
                        and e.source.startswith("dvc.lock:train")})
     for run in adapters:
-        substrate, condition, seed = ADAPTER_RE.match(run).groups()  # type: ignore[union-attr]
+        substrate, condition, seed_no = parse_run_dir(run)  # type: ignore[misc]
+        seed = str(seed_no)
         prov_path = f"{run}/provenance.json"
         if not (root / prov_path).is_file():
             findings.append(Finding("d", prov_path, "trained adapter has no provenance.json"))
             continue
         try:
-            prov = AdapterProvenance.model_validate_json((root / prov_path).read_bytes())
-        except ValidationError as e:
-            err = e.errors()[0]
-            findings.append(Finding("d", prov_path, "invalid provenance: "
-                                    f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+            prov = parse_json_model(read_bytes(root / prov_path, "provenance"), AdapterProvenance, prov_path,
+                                    "provenance")
+        except InputError as e:
+            where = f"line {e.line}: " if e.line else ""
+            findings.append(Finding("d", prov_path, where + e.message))
             continue
         for field_name, want, got in (("substrate", substrate, prov.substrate), ("condition", condition, prov.condition),
                                       ("seed", seed, str(prov.seed))):
@@ -218,7 +195,7 @@ def check_adapters(tracked: Tracked, hashes: HashCache) -> tuple[list[Finding], 
         # the dataset: the build output dvc.lock records for this condition
         build = build_outs.get(f"build@{condition}")
         ds = prov.dataset
-        want_path = f"data/build/{condition}/train.jsonl"
+        want_path = train_data_rel(condition)
         if ds.path != want_path:
             findings.append(Finding("d", prov_path, "provenance dataset is not the condition's build output",
                                     expected=want_path, actual=ds.path))

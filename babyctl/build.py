@@ -2,18 +2,21 @@
 
 A *condition* in ``params.yaml`` names its inputs (curriculum files or folders, in
 module order), an order (``sequential`` or ``shuffled`` with ``seed``), an optional
-``validation_fraction`` and the ``expected_count``. The build writes, atomically::
+``validation_fraction`` and the ``expected_count``. The build writes, atomically, into the
+condition's build folder (:func:`babyctl.study.build_dir`)::
 
-    data/build/<condition>/train.jsonl        one example a line, canonical JSON
-    data/build/<condition>/valid.jsonl        only when validation_fraction > 0
-    data/build/<condition>/dataset_card.json  counts per module/author, sha256 of inputs+outputs
-    data/build/<condition>/dataset_card.md    the same, for people
+    train.jsonl        one example a line, canonical JSON
+    valid.jsonl        only when validation_fraction > 0
+    dataset_card.json  counts per module/author, sha256 of inputs+outputs
+    dataset_card.md    the same, for people
 
 Rules:
 
-* every input line must parse and match :class:`~babyctl.schemas.CurriculumExample`;
-  the first bad line fails the build, naming ``file:line`` (nothing is skipped);
-* blank lines inside a file are errors too (a trailing newline is fine);
+* every input line must parse (strict JSON: duplicate keys refused) and match
+  :class:`~babyctl.schemas.CurriculumExample`; the first bad line fails the build, naming
+  ``file:line`` (no example is skipped);
+* blank lines follow the one JSONL policy (:mod:`babyctl.documents`): skipped, line numbers
+  kept (``babyctl validate`` warns about them, BC008);
 * example ids (``metadata.id``) must be unique across the condition's inputs; an example
   without one gets ``<file stem>-L<line>-<sha256[:8] of the line>``;
 * the total (train + validation) must equal ``expected_count``, else the build fails
@@ -40,15 +43,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from . import __version__
+from . import __version__, study
 from .config import load_params
+from .documents import decode, model_error, parse_jsonl, read_bytes
 from .errors import InputError, IntegrityError, UsageError
 from .fsutil import atomic_dir, dumps_json, sha256_bytes
-from .locate import locate, node_tree
 from .schemas.curriculum import CurriculumExample
 from .schemas.params import Condition, Params
-
-BUILD_DIR = Path("data") / "build"
+from .study import DEFAULT_PARAMS, TRAIN_FILE, VALID_FILE
 
 
 @dataclass
@@ -108,34 +110,13 @@ def expand_inputs(inputs: list[str], root: Path) -> list[Path]:
 def read_examples(path: Path, root: Path) -> tuple[list[Example], bytes]:
     """Parse and validate every line of one JSONL file; raise on the first bad line."""
     rel = path.relative_to(root).as_posix()
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", path=rel)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise InputError("not valid UTF-8", path=rel, line=line)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    raw = read_bytes(path, "curriculum file")
     out: list[Example] = []
-    for no, line in enumerate(lines, start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            raise InputError("blank line (the build skips nothing: remove it)", path=rel, line=no)
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=rel, line=no)
+    for no, line, obj in parse_jsonl(decode(raw, rel, "curriculum file"), rel, "example"):
         try:
             CurriculumExample.model_validate_json(line)  # JSON mode: ISO dates are dates
         except ValidationError as e:
-            err = e.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(line)"
-            more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-            raise InputError(f"invalid example: {where}: {err['msg']}{more}", path=rel, line=no)
+            raise model_error(e, "example", rel, no)
         meta = obj.get("metadata") or {}
         ex_id = meta.get("id") or f"{path.stem}-L{no}-{sha256_bytes(line.encode('utf-8'))[:8]}"
         record = {"messages": obj["messages"], "metadata": {**meta, "id": ex_id}}
@@ -156,22 +137,11 @@ def split_validation(examples: list[Example], fraction: float, seed: int) -> set
     return {ex.id for ex in sorted(examples, key=key)[:n_valid]}
 
 
-def _params_line(params_path: Path, condition: str, key: str) -> int | None:
-    try:
-        text = params_path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    return locate(node_tree(text), ["conditions", condition, key])[0]
-
-
 def build(condition: str, params: Params, root: str | Path, *, params_path: str | Path | None = None) -> BuildResult:
-    """Build ``data/build/<condition>/`` under ``root`` from ``params.conditions[condition]``."""
+    """Build the condition's build folder under ``root`` from ``params.conditions[condition]``."""
     root = Path(root).resolve()
-    params_path = Path(params_path) if params_path else root / "params.yaml"
-    if condition not in params.conditions:
-        known = ", ".join(sorted(params.conditions)) or "(none)"
-        raise UsageError(f"unknown condition {condition!r} (params.yaml defines: {known})")
-    cond: Condition = params.conditions[condition]
+    params_path = Path(params_path) if params_path else root / DEFAULT_PARAMS
+    cond: Condition = study.condition(params, condition, params_path)
     files = expand_inputs(cond.inputs, root)
 
     examples: list[Example] = []
@@ -199,7 +169,7 @@ def build(condition: str, params: Params, root: str | Path, *, params_path: str 
         raise IntegrityError(
             f"condition {condition!r}: expected_count is {cond.expected_count} but the inputs hold "
             f"{total} examples ({'+' if diff > 0 else ''}{diff}); per file: {detail}",
-            path=params_path, line=_params_line(params_path, condition, "expected_count"))
+            path=params_path, line=study.params_line(params_path, "conditions", condition, "expected_count"))
 
     valid_ids = split_validation(examples, cond.validation_fraction, cond.seed)
     ordered = list(examples)
@@ -213,10 +183,10 @@ def build(condition: str, params: Params, root: str | Path, *, params_path: str 
 
     per_module = dict(sorted(Counter(ex.module for ex in examples).items()))
     per_author = dict(sorted(Counter(ex.author for ex in examples).items()))
-    outputs = [{"path": "train.jsonl", "sha256": sha256_bytes(train_bytes), "size": len(train_bytes),
+    outputs = [{"path": TRAIN_FILE, "sha256": sha256_bytes(train_bytes), "size": len(train_bytes),
                 "examples": len(train)}]
     if valid_bytes is not None:
-        outputs.append({"path": "valid.jsonl", "sha256": sha256_bytes(valid_bytes), "size": len(valid_bytes),
+        outputs.append({"path": VALID_FILE, "sha256": sha256_bytes(valid_bytes), "size": len(valid_bytes),
                         "examples": len(valid)})
     card = {
         "kind": "dataset_card",
@@ -238,24 +208,24 @@ def build(condition: str, params: Params, root: str | Path, *, params_path: str 
         },
     }
 
-    out_dir = root / BUILD_DIR / condition
+    out_dir = study.build_dir(root, condition)
     with atomic_dir(out_dir) as tmp:
-        (tmp / "train.jsonl").write_bytes(train_bytes)
+        (tmp / TRAIN_FILE).write_bytes(train_bytes)
         if valid_bytes is not None:
-            (tmp / "valid.jsonl").write_bytes(valid_bytes)
+            (tmp / VALID_FILE).write_bytes(valid_bytes)
         (tmp / "dataset_card.json").write_text(dumps_json(card), encoding="utf-8")
         (tmp / "dataset_card.md").write_text(render_card_md(card), encoding="utf-8")
 
     return BuildResult(
-        condition=condition, out_dir=out_dir, train_path=out_dir / "train.jsonl",
-        valid_path=out_dir / "valid.jsonl" if valid_bytes is not None else None,
+        condition=condition, out_dir=out_dir, train_path=study.train_data(root, condition),
+        valid_path=study.valid_data(root, condition) if valid_bytes is not None else None,
         n_train=len(train), n_valid=len(valid), per_file=per_file, per_module=per_module,
         per_author=per_author, train_sha256=outputs[0]["sha256"],
         valid_sha256=outputs[1]["sha256"] if valid_bytes is not None else None,
     )
 
 
-def build_from_params(condition: str, params_path: str | Path = "params.yaml") -> BuildResult:
+def build_from_params(condition: str, params_path: str | Path = DEFAULT_PARAMS) -> BuildResult:
     """Load ``params_path`` and build ``condition`` in the folder that holds it."""
     params_path = Path(params_path)
     params = load_params(params_path)

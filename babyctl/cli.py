@@ -77,14 +77,14 @@ def validate_cmd(
 
     if fmt not in REPORTERS:
         raise fail(UsageError(f"unknown --format {fmt!r} (choose from: {', '.join(REPORTERS)})"))
-    if paths:
-        outcome = run_paths(paths, params, retain=_RETAINED)
+    if paths:  # settings from --params, else from ./params.yaml when there is one
+        outcome = run_paths(paths, params) if params is not None else run_paths(paths, root=Path.cwd())
     else:
         params_path = params or Path("params.yaml")
         if not params_path.is_file():
             raise fail(UsageError("params file not found (run from the experiment's root or pass --params)",
                                   path=params_path))
-        outcome = run_experiment(params_path.parent, params_path, retain=_RETAINED)
+        outcome = run_experiment(params_path.parent, params_path)
     REPORTERS[fmt](outcome, sys.stdout, sys.stderr)
     if report is not None:
         write_report(outcome, report)
@@ -383,49 +383,13 @@ def card_cmd(
 
 
 
-#: set by :func:`main` (a process of its own): commands may put large working state here
-#: instead of freeing it, and the process then exits without freeing it either
-_RETAINED: list | None = None
-
-
-def _validate_files(args: list[str]) -> list[str]:
-    """The path arguments of ``babyctl validate ARGS`` (best effort, before typer parses them):
-    what :mod:`babyctl.prefetch` may read ahead."""
-    paths, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in ("--format", "--params", "--report"):
-            skip = True
-        elif not arg.startswith("-"):
-            paths.append(arg)
-    return paths
-
-
 def main() -> None:
-    global _RETAINED
-    _RETAINED = []
     if len(sys.argv) > 1 and sys.argv[1] == "validate":
         # a pre-commit check loads no third-party pydantic plugins: their entry-point scan is
         # ~20 ms of a ~0.35 s run (an explicit PYDANTIC_DISABLE_PLUGINS is kept)
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-        from .prefetch import start
-
-        start(_validate_files(sys.argv[2:]))  # big files are read while the rest is imported
     try:
         app()
-    except SystemExit as done:
-        if _RETAINED:  # leave at once: the OS reclaims the memory faster than freeing it
-            code = done.code
-            if isinstance(code, str):
-                print(code, file=sys.stderr)
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except (OSError, ValueError):  # a closed pipe (e.g. `| head`): nothing more to say
-                    pass
-            os._exit(code if isinstance(code, int) else (0 if code is None else 1))
-        raise
     except BabyctlError as err:  # library errors escaping a command
         typer.echo(f"babyctl: error: {err}", err=True)
         sys.exit(err.exit_code)

@@ -1,12 +1,27 @@
-"""Reading input files into text or typed documents, with errors that name the file and line.
+"""Reading input files into text, JSON values or typed documents, with errors that name the file and line.
 
-One place for "the file is missing / unreadable / not UTF-8 / does not match its model", so
-that every loader (params, consent records, reviews, stimuli, build outputs) reports alike.
+One place for "the file is missing / unreadable / not UTF-8 / not JSON / has a duplicate key /
+does not match its model", so that every loader (params, consent records, reviews, stimuli,
+build inputs and outputs, eval rows, migrate) reports alike. ``babyctl validate`` has its own
+reader (it collects findings instead of stopping at the first error) and uses the same codes.
+
+**JSON is strict.** Every JSON and JSONL reader here rejects a key that appears twice in one
+object -- the json module would keep the last one silently, so a second ``"decision"`` or
+``"content"`` could hide the first -- with :data:`DUPLICATE_KEY_CODE` and ``file:line:col`` of
+the second occurrence.
+
+**The JSONL blank-line policy** (one for every reader): a file is split on ``\\n`` only (a
+``\\r`` before it is dropped; U+2028 and other Unicode line breaks are *inside* a line, as JSON
+allows); a line that is empty or only whitespace is skipped; line numbers count every line,
+skipped ones included, so ``file:line`` always points at the real line. The last line may lack
+its ``\\n``. ``babyctl validate`` warns about blank lines (BC008); nothing else complains.
 """
 from __future__ import annotations
 
+import json
+from json.decoder import scanstring
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -14,6 +29,9 @@ from .errors import InputError
 from .locate import locate, node_tree
 
 M = TypeVar("M", bound=BaseModel)
+
+#: the finding code of a duplicate JSON key (validate uses the same one)
+DUPLICATE_KEY_CODE = "BC106"
 
 
 def read_bytes(path: str | Path, what: str, hint: str = "",
@@ -28,10 +46,8 @@ def read_bytes(path: str | Path, what: str, hint: str = "",
         raise error(f"cannot read {what}: {e.strerror or e}", path=path)
 
 
-def read_text(path: str | Path, what: str, hint: str = "",
-              error: type[InputError] = InputError) -> str:
-    """The file decoded as UTF-8; errors as :func:`read_bytes`, plus invalid UTF-8 (with its line)."""
-    raw = read_bytes(path, what, hint, error)
+def decode(raw: bytes, path: str | Path, what: str, error: type[InputError] = InputError) -> str:
+    """``raw`` as UTF-8; invalid bytes raise ``error`` naming the line."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -39,13 +55,153 @@ def read_text(path: str | Path, what: str, hint: str = "",
         raise error(f"cannot read {what}: invalid UTF-8 byte 0x{raw[e.start]:02x}", path=path, line=line)
 
 
-def parse_json_model(raw: bytes | str, model: type[M], path: str | Path, what: str, hint: str = "") -> M:
-    """Validate one JSON document; the first error names the offending key's line."""
+def read_text(path: str | Path, what: str, hint: str = "",
+              error: type[InputError] = InputError) -> str:
+    """The file decoded as UTF-8; errors as :func:`read_bytes`, plus invalid UTF-8 (with its line)."""
+    return decode(read_bytes(path, what, hint, error), path, what, error)
+
+
+# --- strict JSON -----------------------------------------------------------------------------
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey()
+    return obj
+
+
+def find_duplicate_key(text: str) -> tuple[int, str] | None:
+    """(offset, key) of the first key that repeats within one object of JSON ``text``, or None.
+
+    Only called once a duplicate is known to exist, so it may be a plain character walk.
+    """
+    stack: list[dict | None] = []  # a dict per open object ({"keys": set, "expect": bool}), None per array
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            try:
+                s, j = scanstring(text, i + 1)
+            except ValueError:
+                return None
+            frame = stack[-1] if stack else None
+            if frame is not None and frame["expect"]:
+                if s in frame["keys"]:
+                    return i, s
+                frame["keys"].add(s)
+                frame["expect"] = False
+            i = j
+            continue
+        if c == "{":
+            stack.append({"keys": set(), "expect": True})
+        elif c == "[":
+            stack.append(None)
+        elif c in "]}":
+            if stack:
+                stack.pop()
+        elif c == "," and stack and stack[-1] is not None:
+            stack[-1]["expect"] = True
+        i += 1
+    return None
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of ``offset``; columns count characters."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def loads(text: str | bytes, path: str | Path | None = None, *, line: int = 1, what: str = "JSON") -> Any:
+    """``json.loads`` that rejects duplicate keys; errors are :class:`InputError` at ``path:line:col``.
+
+    ``line`` is the file line ``text`` starts on (a JSONL line's number).
+    """
+    if isinstance(text, bytes):
+        text = decode(text, path or "<bytes>", what)
     try:
-        return model.model_validate_json(raw)
-    except ValidationError as e:
-        err = e.errors()[0]
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey:
+        found = find_duplicate_key(text)
+        offset, key = found if found else (0, "?")
+        ln, col = _position(text, offset)
+        raise InputError(f"invalid JSON: duplicate key {key!r} ({DUPLICATE_KEY_CODE}: a key may appear once "
+                         "per object; other JSON readers would silently keep the last one)",
+                         path=path, line=line + ln - 1, col=col)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON: {e.msg}", path=path, line=line + e.lineno - 1, col=e.colno)
+    except RecursionError:
+        raise InputError("invalid JSON: nested too deeply", path=path, line=line)
+
+
+def read_json(path: str | Path, what: str, hint: str = "", error: type[InputError] = InputError) -> Any:
+    """The strict JSON value of a file (see :func:`loads`)."""
+    return loads(read_text(path, what, hint, error), path, what=what)
+
+
+# --- JSONL -----------------------------------------------------------------------------------
+def jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of each non-blank line: the one blank-line policy (module docstring)."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.strip():
+            yield number, line
+
+
+def parse_jsonl(text: str, path: str | Path | None, what: str = "JSONL line",
+                *, objects: bool = True) -> Iterator[tuple[int, str, Any]]:
+    """(line number, line text, value) per non-blank line; strict JSON; ``objects``: each must be one."""
+    for number, line in jsonl_lines(text):
+        value = loads(line, path, line=number, what=what)
+        if objects and not isinstance(value, dict):
+            raise InputError(f"invalid {what}: not a JSON object", path=path, line=number)
+        yield number, line, value
+
+
+def read_jsonl(path: str | Path, what: str, hint: str = "", *, objects: bool = True,
+               error: type[InputError] = InputError) -> list[tuple[int, Any]]:
+    """(line number, value) of every non-blank line of a JSONL file."""
+    text = read_text(path, what, hint, error)
+    return [(number, value) for number, _, value in parse_jsonl(text, path, what, objects=objects)]
+
+
+def model_error(e: ValidationError, what: str, path: str | Path | None, line: int | None = None,
+                text: str | None = None, hint: str = "") -> InputError:
+    """The first pydantic error as an :class:`InputError`; located in ``text`` when given."""
+    err = e.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(document)"
+    more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    if text is not None and line is None:
         line, _ = locate(node_tree(text), err["loc"])
-        where = ".".join(str(p) for p in err["loc"]) or "(document)"
-        raise InputError(f"invalid {what}: {where}: {err['msg']}{hint}", path=path, line=line)
+    return InputError(f"invalid {what}: {where}: {err['msg']}{more}{hint}", path=path, line=line)
+
+
+def read_jsonl_models(path: str | Path, model: type[M], what: str, hint: str = "",
+                      text: str | None = None) -> list[tuple[int, str, M]]:
+    """(line number, line text, model) per non-blank line of a JSONL file of ``model`` documents.
+
+    Each line is decoded strictly (duplicate keys refused) and validated in pydantic's JSON mode
+    (so ISO dates parse under strict models).
+    """
+    if text is None:
+        text = read_text(path, what, hint)
+    out = []
+    for number, line, _ in parse_jsonl(text, path, what):
+        try:
+            out.append((number, line, model.model_validate_json(line)))
+        except ValidationError as e:
+            raise model_error(e, what, path, number)
+    return out
+
+
+def parse_json_model(raw: bytes | str, model: type[M], path: str | Path, what: str, hint: str = "") -> M:
+    """Validate one JSON document (strict: duplicate keys refused); the first error names its line."""
+    text = decode(raw, path, what) if isinstance(raw, bytes) else raw
+    loads(text, path, what=what)
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as e:
+        raise model_error(e, what, path, text=text, hint=hint)

@@ -25,16 +25,19 @@ class BabyctlError(Exception):
 
     exit_code: int = EXIT_USAGE
 
-    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None,
+                 col: int | None = None):
         self.path = str(path) if path is not None else None
         self.line = line
+        self.col = col if line is not None else None
         self.message = message
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
         where = ""
         if self.path is not None:
-            where = self.path + (f":{self.line}" if self.line is not None else "") + ": "
+            where = self.path + (f":{self.line}" if self.line is not None else "")
+            where += (f":{self.col}" if self.col is not None else "") + ": "
         return where + self.message
 
 

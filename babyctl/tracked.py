@@ -168,6 +168,15 @@ def load_tracked(root: str | Path) -> Tracked:
     return Tracked(root=root, entries=entries, stages=stages)
 
 
+def load_lock(root: str | Path) -> Tracked | None:
+    """What ``dvc.lock`` alone records (no ``.dvc`` file scan); None when there is no lock file."""
+    root = Path(root).resolve()
+    if not (root / LOCK).exists():
+        return None
+    entries, stages = read_lock(root)
+    return Tracked(root=root, entries=entries, stages=stages)
+
+
 # --- .dvcignore -------------------------------------------------------------------------------
 class DvcIgnore:
     """The ``.dvcignore`` files of a repository (root and nested), gitignore syntax."""
@@ -346,3 +355,94 @@ def read_dir_object(root: Path, md5: str) -> dict[str, str] | None:
         return {i["relpath"]: i["md5"] for i in items}
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def recorded_md5(tracked: Tracked, relpath: str, ignore: DvcIgnore | None = None,
+                 hashes: HashCache | None = None) -> tuple[Entry | None, str | None]:
+    """(the ``dvc.lock`` output that is or holds ``relpath``, the MD5 recorded for ``relpath``).
+
+    A file output records its MD5 itself. For a folder output, the MD5 is read from the folder's
+    ``.dir`` object in the cache; without one, the workspace folder is walked as DVC walks it
+    (``.dvcignore`` honoured) and its MD5s are trusted only if they hash to the recorded ``.dir``
+    value. The MD5 is None when it cannot be established.
+    """
+    rel = PurePosixPath(relpath)
+    out = next((e for e in tracked.entries if e.kind == "out" and e.md5
+                and (rel == PurePosixPath(e.path) or PurePosixPath(e.path) in rel.parents)), None)
+    if out is None or out.md5 is None:
+        return None, None
+    if not out.is_dir:
+        return out, out.md5 if PurePosixPath(out.path) == rel else None
+    inner = rel.relative_to(PurePosixPath(out.path)).as_posix()
+    manifest = read_dir_object(tracked.root, out.md5)
+    if manifest is None and (tracked.root / out.path).is_dir():
+        hashes = hashes or HashCache(tracked.root)
+        pairs = [(f, hashes.get(f"{out.path}/{f}").md5) for f in walk_dir(tracked.root, out.path, ignore)]
+        if dir_md5(pairs) == out.md5:
+            manifest = dict(pairs)
+    return out, (manifest or {}).get(inner)
+
+
+def stage_of(entry: Entry) -> str:
+    """The stage name of a ``dvc.lock`` entry (``build@core``); the ``.dvc`` file for others."""
+    return entry.source.split(":", 1)[1] if entry.source.startswith(f"{LOCK}:") else entry.source
+
+
+# --- dvc status -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StatusChange:
+    stage: str
+    path: str  #: the changed dep/out, or the stage name for a stage-level change
+    message: str
+
+
+@dataclass
+class PipelineStatus:
+    """``dvc status``: what is stale or missing (empty ``changes`` when clean)."""
+
+    changes: list[StatusChange] = field(default_factory=list)
+    stages: int = 0  #: stages in the pipeline
+    error: str | None = None  #: why the status could not be read
+
+    @property
+    def clean(self) -> bool:
+        return self.error is None and not self.changes
+
+    @property
+    def changed_stages(self) -> list[str]:
+        return sorted({c.stage for c in self.changes})
+
+
+def pipeline_status(root: str | Path) -> PipelineStatus:
+    """``dvc status`` of the repository at ``root``, through DVC's Python API.
+
+    The one status reading (audit and publish use it). DVC is imported here only: nothing on
+    the ``validate`` path calls this.
+    """
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    try:
+        from dvc.exceptions import DvcException
+        from dvc.repo import Repo
+    except ImportError as e:  # pragma: no cover - dvc is a hard dependency
+        return PipelineStatus(error=f"cannot import dvc: {e}")
+    try:
+        with Repo(str(root)) as repo:
+            raw = repo.status()
+            n = len(repo.index.stages)
+    except DvcException as e:
+        return PipelineStatus(error=f"dvc cannot read the pipeline: {e}")
+    changes: list[StatusChange] = []
+    for stage, items in sorted(raw.items()):
+        if not items:
+            changes.append(StatusChange(stage, stage, f"stage {stage}: changed"))
+        for change in items or []:
+            if isinstance(change, str):
+                changes.append(StatusChange(stage, stage, f"stage {stage}: {change}"))
+                continue
+            for kind, paths in change.items():
+                if isinstance(paths, dict):
+                    for path, what in paths.items():
+                        changes.append(StatusChange(stage, path, f"stage {stage}: {kind[len('changed '):]} {what}"))
+                else:
+                    changes.append(StatusChange(stage, stage, f"stage {stage}: {kind}"))
+    return PipelineStatus(changes=changes, stages=n)

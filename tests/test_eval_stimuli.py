@@ -40,7 +40,7 @@ def test_duplicate_id_across_banks_names_both_places(tmp_path: Path):
 
 def test_bad_line_and_wrong_bank_name_file_and_line(tmp_path: Path):
     (tmp_path / "alpha.jsonl").write_text(_stim("a-1", "alpha") + "\n{not json\n")
-    with pytest.raises(InputError, match=r"alpha\.jsonl:2: invalid JSON"):
+    with pytest.raises(InputError, match=r"alpha\.jsonl:2:2: invalid JSON"):
         load_stimuli(tmp_path)
     (tmp_path / "alpha.jsonl").write_text(_stim("a-1", "beta") + "\n")
     with pytest.raises(InputError, match=r"alpha\.jsonl:1: .*says bank 'beta'"):

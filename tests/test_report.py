@@ -109,7 +109,7 @@ def test_report_without_scores_is_a_clear_error(tmp_path: Path):
 def test_corrupt_scores_name_file_and_line(scored_exp: Path):
     path = scored_exp / "eval" / "tiny" / "baseline" / "scores.jsonl"
     path.write_text(path.read_text() + "{oops\n")
-    with pytest.raises(InputError, match=r"baseline/scores\.jsonl:21: invalid JSON"):
+    with pytest.raises(InputError, match=r"baseline/scores\.jsonl:21:2: invalid JSON"):
         build_report(scored_exp / "params.yaml")
 
 

@@ -126,9 +126,9 @@ def test_bad_lines_name_file_and_line(tmp_path):
     data = _write(tmp_path / "train.jsonl", [_ex("a"), "{not json"])
     with pytest.raises(InputError) as err:
         load_examples(data)
-    assert str(err.value).startswith(f"{data}:2: invalid JSON")
+    assert str(err.value).startswith(f"{data}:2:2: invalid JSON")
     data = _write(tmp_path / "t2.jsonl", [_ex("a"), {"messages": [{"role": "robot", "content": "x"}]}])
-    with pytest.raises(InputError, match=r":2: not a curriculum example: messages\.0\.role"):
+    with pytest.raises(InputError, match=r":2: invalid curriculum example: messages\.0\.role"):
         load_examples(data)
 
 

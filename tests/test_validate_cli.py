@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -165,9 +164,6 @@ def test_bad_inputs_never_crash_and_are_never_modified(tmp_path):
 _IMPORT_PROBE = """
 import os, sys
 sys.argv = ["babyctl"] + sys.argv[1:]
-def _exit(code):  # main() leaves with os._exit after validate; come back here instead
-    raise SystemExit(code)
-os._exit = _exit
 from babyctl.cli import main
 try:
     main()
@@ -178,9 +174,8 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 """
 
 
-def test_cli_leaves_fast_but_prints_every_finding(tmp_path):
-    """The CLI exits without freeing its working state (os._exit after flushing): every finding
-    still reaches a pipe, in every format, with the right exit code."""
+def test_cli_prints_every_finding(tmp_path):
+    """Every finding reaches a pipe, in every format, with the right exit code."""
     path = tmp_path / "curriculum" / "many.jsonl"
     path.parent.mkdir()
     lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
@@ -193,43 +188,6 @@ def test_cli_leaves_fast_but_prints_every_finding(tmp_path):
     assert "Found 1 error(s) and 2999 warning(s)" in text.stderr
     js = run_cli("validate", "--format", "json", "curriculum/many.jsonl", cwd=tmp_path)
     assert js.returncode == 1 and len(json.loads(js.stdout)["findings"]) == 3000
-
-
-def test_retain_keeps_the_runs_working_state(tmp_path):
-    from babyctl.validate import run_paths
-
-    path = tmp_path / "a.jsonl"
-    path.write_text(json.dumps({"messages": [{"role": "user", "content": "q"},
-                                             {"role": "assistant", "content": "a"}]}) + "\n", encoding="utf-8")
-    kept: list = []
-    outcome = run_paths([path], retain=kept)
-    assert len(kept) == 1 and kept[0].examples == outcome.examples == 1
-    assert run_paths([path]).findings == outcome.findings
-
-
-def test_retained_state_is_not_left_for_the_gc_to_walk(tmp_path):
-    """The GC is paused during a run; retained state left in the youngest generation would be
-    walked, whole, by the first collection after the run (0.13-0.2 s for 100k examples)."""
-    import gc
-
-    from babyctl.validate import run_paths
-
-    path = tmp_path / "a.jsonl"
-    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"question {i} here"},
-                                                     {"role": "assistant", "content": f"answer number {i}"}]}) + "\n"
-                            for i in range(3000)), encoding="utf-8")
-    gc.collect()
-    frozen = gc.get_freeze_count()
-    try:
-        plain = run_paths([path])  # freed on return: nothing frozen
-        assert gc.get_freeze_count() == frozen
-        kept: list = []
-        retained = run_paths([path], retain=kept)
-        assert gc.get_freeze_count() > frozen + 3000  # at least one object per example
-        assert gc.get_count()[0] < gc.get_threshold()[0]  # no collection is due
-        assert retained.findings == plain.findings and retained.examples == 3000
-    finally:
-        gc.unfreeze()
 
 
 @pytest.mark.parametrize("args", [["validate"], ["validate", "--report", "data/v.json"], ["--help"]])
@@ -362,61 +320,6 @@ def test_real_data_missing_metadata_reported_truthfully(corpus_report):
             else:
                 missing = f["message"].split(": ", 1)[1].split(" (")[0].split(", ")
                 assert all(not meta.get(k) for k in missing)
-
-
-# --- reading big files ahead (babyctl.prefetch) -------------------------------------------------
-def test_validate_files_are_the_path_arguments():
-    from babyctl.cli import _validate_files
-
-    args = ["a.jsonl", "--format", "json", "--params", "p.yaml", "b", "--report", "r.json", "--help", "c"]
-    assert _validate_files(args) == ["a.jsonl", "b", "c"]
-
-
-def test_prefetch_hands_over_the_file_only_while_it_is_unchanged(tmp_path, monkeypatch):
-    from babyctl import prefetch
-
-    monkeypatch.setattr(prefetch, "MIN_BYTES", 10)
-    monkeypatch.setattr(prefetch, "_reads", {})
-    big, small, gone = tmp_path / "big.jsonl", tmp_path / "small.jsonl", tmp_path / "gone.jsonl"
-    big.write_bytes(b"x" * 50 + b"\n")
-    small.write_bytes(b"{}\n")
-    prefetch.start([str(big), str(small), str(gone), str(tmp_path)])
-    assert len(prefetch._reads) == 1  # only the regular file of at least MIN_BYTES
-    assert prefetch.take(big) == b"x" * 50 + b"\n"
-    assert prefetch.take(big) is None  # handed over once
-    assert prefetch.take(small) is None and prefetch.take(gone) is None
-    prefetch.start([str(big)])
-    big.write_bytes(b"y" * 60 + b"\n")  # rewritten after the read: the bytes read are stale
-    os.utime(big, ns=(1, 1))
-    assert prefetch.take(big) is None
-    assert not any(t.name == "babyctl-prefetch" for t in threading.enumerate())
-
-
-def test_validate_uses_the_bytes_read_ahead_and_finds_the_same(tmp_path, monkeypatch):
-    """A big file read ahead gives exactly the findings of a file read by validate itself, and
-    validate does not read it again."""
-    from babyctl import prefetch
-    from babyctl.validate import engine, run_paths
-
-    path = tmp_path / "curriculum" / "big.jsonl"
-    path.parent.mkdir()
-    lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
-                                      {"role": "assistant", "content": "As an AI, I answer " + str(i % 7)}]})
-             for i in range(400)]
-    lines[3] = "{broken"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 1000)
-    monkeypatch.setattr(prefetch, "MIN_BYTES", 1000)
-    monkeypatch.setattr(prefetch, "_reads", {})
-    want = [(f.line, f.col, f.code, f.message) for f in run_paths([Path("curriculum/big.jsonl")]).findings]
-    prefetch.start(["curriculum/big.jsonl"])
-    reads = []
-    real = Path.read_bytes
-    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
-    got = [(f.line, f.col, f.code, f.message) for f in run_paths([Path("curriculum/big.jsonl")]).findings]
-    assert got == want and any(code == "BC101" for _, _, code, _ in got)
-    assert reads == [] and prefetch._reads == {}
 
 
 #: the import probe (main() run in a fresh interpreter), then what became of pydantic's plugins

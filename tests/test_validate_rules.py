@@ -55,7 +55,7 @@ def check(tmp_path, monkeypatch):
             paths.append(q)
         if params is not None:
             (tmp_path / "params.yaml").write_text(params, encoding="utf-8")
-        return validate_paths(paths)
+        return validate_paths(paths, root=tmp_path)
 
     return run
 
@@ -139,10 +139,12 @@ def test_directory_where_params_expects_a_file(tmp_path, monkeypatch):
 def test_unreadable_file(check, monkeypatch):
     # Tests run as root here, which can read any file: simulate the permission error (the
     # only mocked part) to show it becomes a finding, not a traceback.
-    def denied(self):
+    from babyctl.validate import loader
+
+    def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(loader, "open", denied, raising=False)  # the loader's one way of reading
     fs = check(ok_line() + "\n")
     assert codes(fs) == ["BC012"] and "Permission denied" in fs[0].message
 

@@ -17,7 +17,8 @@ def evaluate(params_path: str | Path, *, substrate: str, baseline: bool, conditi
     """Completions then scores for one run; paths are relative to the folder holding params."""
     params = load_params(params_path)
     root = experiment_root(params_path)
-    run = make_run(params, substrate, baseline=baseline, condition=condition, seed=seed)
+    run = make_run(params, substrate, baseline=baseline, condition=condition, seed=seed,
+                   params_path=params_path)
     gen = run_eval(params, run, root, params_path=params_path)
     scored = score_run(params, run.eval_dir(root), params_path=params_path, root=root, env=env,
                        sleep=sleep)

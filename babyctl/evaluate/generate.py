@@ -13,7 +13,7 @@ goes into the rows and the eval provenance.
 The prompt is the substrate's own chat template applied to one user turn
 (``apply_chat_template(..., add_generation_prompt=True)``, which adds no second
 BOS), left-padded in batches. Baseline runs use the base model; trained runs load
-the LoRA adapter from ``models/<S>/<C>/seed-<N>/adapter`` after checking its
+the LoRA adapter from the run folder's ``adapter/`` after checking its
 provenance names this substrate and this base model. Rows are appended durably as
 batches finish, so an interrupted eval resumes where it stopped.
 """

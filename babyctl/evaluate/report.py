@@ -16,7 +16,6 @@ stimulus count x ``eval.repeats`` rows. Then it writes
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,8 @@ from pathlib import Path
 from .. import prereg
 from ..config import experiment_root, load_params
 from ..consent import load_consent
-from ..documents import read_text
+from ..documents import read_jsonl
+from ..study import eval_root
 from ..errors import BabyctlError, InputError, IntegrityError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text
 from ..provenance import base_fields, file_hash
@@ -61,23 +61,15 @@ def find_scores(root: Path, params: Params) -> tuple[list[Path], list[Path]]:
     """(included, left out) ``scores.jsonl`` files under ``eval/``."""
     wanted = {r.label for r in wanted_runs(params)}
     included, left_out = [], []
-    for path in sorted((root / "eval").glob("**/" + runs.SCORES)):
-        label = path.parent.relative_to(root / "eval").as_posix()
+    for path in sorted(eval_root(root).glob("**/" + runs.SCORES)):
+        label = path.parent.relative_to(eval_root(root)).as_posix()
         (included if label in wanted else left_out).append(path)
     return included, left_out
 
 
 def _rows(path: Path, what: str, need: tuple[str, ...]) -> list[dict]:
     rows = []
-    for lineno, line in enumerate(read_text(path, what).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON: {e.msg}", path=path, line=lineno)
-        if not isinstance(row, dict):
-            raise InputError(f"{what} row is not a JSON object", path=path, line=lineno)
+    for lineno, row in read_jsonl(path, what):
         for key in need:
             if key not in row:
                 raise InputError(f"{what} row lacks {key!r}", path=path, line=lineno)
@@ -103,7 +95,7 @@ def completeness(root: Path, params: Params) -> list[str]:
         d = run.eval_dir(root)
         for name in (runs.COMPLETIONS, runs.SCORES):
             path = d / name
-            rel = path.relative_to(root).as_posix()
+            rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
             if (d / (name + ".partial")).exists():
                 out.append(f"{rel}: interrupted ({name}.partial is present; rerun babyctl eval)")
             if not path.is_file():
@@ -390,7 +382,7 @@ def build_report(params_path: str | Path = "params.yaml", *, allow_incomplete: b
                              "incomplete)", path=root / "eval")
     if not included:
         raise InputError("no scores of active runs found under eval/ (run: babyctl eval first)",
-                         path=root / "eval")
+                         path=eval_root(root))
     rows = read_scores(included)
     st = prereg.state(params, root)
     a = analyse(rows, params, confirmatory=st.locked)

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from ..documents import parse_jsonl
 from ..errors import InputError
 from ..fsutil import atomic_write_text
 from ..provenance import utc_now
@@ -34,19 +35,11 @@ def _read_rows(path: Path, *, repair_tail: bool) -> list[dict]:
                 f.truncate(cut)
                 f.flush()
                 os.fsync(f.fileno())
-    rows = []
-    for lineno, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"corrupt row: {e.msg} (delete the file to start over)", path=path,
-                             line=lineno)
-        if not isinstance(row, dict):
-            raise InputError("corrupt row: not a JSON object", path=path, line=lineno)
-        rows.append(row)
-    return rows
+    try:
+        return [row for _, _, row in parse_jsonl(data.decode("utf-8", errors="replace"), path, "row")]
+    except InputError as e:
+        raise InputError(f"corrupt row: {e.message} (delete the file to start over)", path=path,
+                         line=e.line, col=e.col)
 
 
 def row_key(row: dict, key: str | tuple[str, ...]):

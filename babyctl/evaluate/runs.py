@@ -1,18 +1,19 @@
 """What identifies an eval run, and where its files live.
 
-* baseline: ``eval/<S>/baseline/``
-* trained:  ``eval/<S>/<C>/seed-<N>/`` (adapter from ``models/<S>/<C>/seed-<N>/adapter``)
+A baseline run evaluates the base model, a trained run the adapter of one (condition, seed);
+the folders come from :mod:`babyctl.study` (:func:`~babyctl.study.eval_dir`,
+:func:`~babyctl.study.run_dir`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import study
 from ..errors import UsageError
 from ..fsutil import sha256_bytes, sha256_file
 from ..schemas.params import Params, Substrate
-
-BASELINE = "baseline"
+from ..study import BASELINE, weights_files
 COMPLETIONS = "completions.jsonl"
 SCORES = "scores.jsonl"
 PROVENANCE = "provenance.json"
@@ -37,58 +38,36 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        """``S/baseline`` or ``S/C/seed-N``."""
-        if self.is_baseline:
-            return f"{self.substrate}/{BASELINE}"
-        return f"{self.substrate}/{self.condition}/seed-{self.seed}"
+        """:func:`babyctl.study.run_label`."""
+        return study.run_label(self.substrate, self.condition, self.seed)
 
     def eval_dir(self, root: str | Path = ".") -> Path:
-        return Path(root) / "eval" / self.label
+        return study.eval_dir(root, self.substrate, self.condition, self.seed)
 
     def model_dir(self, root: str | Path = ".") -> Path:
-        """``models/<S>/<C>/seed-<N>`` (trained runs only)."""
-        if self.is_baseline:
+        """The trained run's folder (trained runs only)."""
+        if self.is_baseline or self.seed is None:
             raise UsageError("a baseline run has no adapter")
-        return Path(root) / "models" / self.substrate / str(self.condition) / f"seed-{self.seed}"
+        return study.run_dir(root, self.substrate, str(self.condition), self.seed)
 
 
 def make_run(params: Params, substrate: str, *, baseline: bool, condition: str | None,
-             seed: int | None) -> RunSpec:
+             seed: int | None, params_path: str | Path | None = None) -> RunSpec:
     """Check the CLI's choice against params and return the :class:`RunSpec`."""
-    if substrate not in params.substrates:
-        raise UsageError(f"unknown substrate {substrate!r} (params.yaml knows: "
-                         f"{', '.join(params.substrates)})")
+    study.substrate(params, substrate, params_path)
     if baseline:
         if condition is not None or seed is not None:
             raise UsageError("--baseline takes no --condition or --seed")
         return RunSpec(substrate)
     if condition is None or seed is None:
         raise UsageError("pass --baseline, or both --condition C and --seed N")
-    if condition not in params.conditions:
-        raise UsageError(f"unknown condition {condition!r} (params.yaml knows: "
-                         f"{', '.join(params.conditions)})")
+    study.condition(params, condition, params_path)
     return RunSpec(substrate, condition, seed)
 
 
-def weights_files(folder: Path) -> list[Path]:
-    """The weight files of a local model folder (safetensors, else PyTorch bins), sorted."""
-    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-    return files
-
-
 def local_weights_sha256(folder: str | Path) -> str | None:
-    """SHA-256 of a local model's weights.
-
-    One weights file: its own SHA-256. Several shards: the SHA-256 of the text
-    ``"<sha256>  <name>\\n"`` over the shards sorted by name. None when there are none.
-    """
-    files = weights_files(Path(folder))
-    if not files:
-        return None
-    if len(files) == 1:
-        return sha256_file(files[0])
-    text = "".join(f"{sha256_file(f)}  {f.name}\n" for f in files)
-    return sha256_bytes(text.encode())
+    """SHA-256 of a local model's weights (:func:`babyctl.study.weights_sha256`); None when none."""
+    return study.weights_sha256(weights_files(folder))
 
 
 #: files of a local model folder that make up its tokenizer and chat template

@@ -78,13 +78,9 @@ def compile_signals(signals: dict[str, Signal] | None = None,
 
 
 def _line_of(params_path: str | Path, loc: tuple) -> int | None:
-    from ..locate import locate, node_tree
+    from ..study import params_line
 
-    try:
-        text = Path(params_path).read_text(encoding="utf-8")
-    except OSError:
-        return None
-    return locate(node_tree(text), loc)[0]
+    return params_line(params_path, *loc)
 
 
 def normalise(text: str) -> str:

@@ -1,13 +1,11 @@
 """Load the stimulus banks: ``<stimuli_dir>/<bank>.jsonl``, one :class:`Stimulus` a line."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
 
-from ..documents import read_text
+from ..documents import read_jsonl_models, read_text
 from ..errors import InputError, UsageError
 from ..schemas.stimuli import Stimulus
 
@@ -24,21 +22,8 @@ class LoadedStimulus:
 def load_bank(path: str | Path) -> list[LoadedStimulus]:
     """Parse one bank file; errors name the file and line. Blank lines are skipped."""
     path = Path(path)
-    text = read_text(path, "stimulus bank")
     out: list[LoadedStimulus] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=lineno)
-        try:
-            stim = Stimulus.model_validate(data)
-        except ValidationError as e:
-            err = e.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(line)"
-            raise InputError(f"invalid stimulus: {where}: {err['msg']}", path=path, line=lineno)
+    for lineno, _, stim in read_jsonl_models(path, Stimulus, "stimulus", text=read_text(path, "stimulus bank")):
         if stim.bank != path.stem:
             raise InputError(f"stimulus {stim.id!r} says bank {stim.bank!r} but lives in "
                              f"{path.name} (bank {path.stem!r})", path=path, line=lineno)

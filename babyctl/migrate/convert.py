@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..documents import jsonl_lines, loads
+from ..errors import InputError
 from ..schemas.consent import ConsentRecord
 from ..schemas.curriculum import CurriculumExample
 from ..schemas.stimuli import Stimulus
@@ -63,9 +65,9 @@ def read_text(path: Path, rel: str, log: Log) -> str | None:
 def parse_json(text: str, rel: str, log: Log):
     """``text`` parsed as JSON, or None with the problem logged."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        log.problem(rel, f"invalid JSON: {e.msg}", line=e.lineno)
+        return loads(text, rel)
+    except InputError as e:
+        log.problem(rel, e.message, line=e.line)
         return None
 
 
@@ -122,13 +124,11 @@ def convert_curriculum(legacy: Path, out: Path, log: Log) -> list[CurriculumFile
             log.change(rel, "line endings CRLF -> LF")
         lines_out = []
         renamed: Counter = Counter()
-        for no, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
-            if not line.strip():
-                continue
+        for no, line in jsonl_lines(text):
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                log.problem(rel, f"invalid JSON ({e.msg}); line not converted", line=no)
+                obj = loads(line, rel, line=no)
+            except InputError as e:
+                log.problem(rel, f"{e.message}; line not converted", line=no)
                 cf.bad_lines += 1
                 continue
             if not isinstance(obj, dict):

@@ -4,7 +4,7 @@ Small modules, one job each:
 
 * :mod:`.licenses` -- what each known base-model license asks of a derivative;
 * :mod:`.release`  -- find the run to release and everything it is tied to;
-* :mod:`.dvcstate` -- read ``dvc.lock`` and ``dvc status``;
+* DVC state (``dvc.lock``, ``dvc status``) comes from :mod:`babyctl.tracked`, as for audit;
 * :mod:`.card`     -- render the model card (README.md with YAML metadata);
 * :mod:`.gates`    -- every reason not to publish, collected;
 * :mod:`.stage`    -- write the release folder (allowlist only, SHA256SUMS);

@@ -16,7 +16,7 @@ import re
 from typing import Any, Iterable
 
 from ..schemas.consent import Condition
-from .dvcstate import read_lock, recorded_md5
+from ..tracked import load_lock, recorded_md5, stage_of
 from .licenses import LicenseTerms
 from .release import Release
 
@@ -112,16 +112,16 @@ def _training(rel: Release) -> str:
 
 def _provenance(rel: Release) -> str:
     p = rel.provenance
-    outs = read_lock(rel.root) or []
+    lock = load_lock(rel.root)
     rows: list[tuple[str, Any, Any, Any]] = []
-    _, ds_md5 = recorded_md5(rel.root, outs, p.dataset.path)
+    _, ds_md5 = recorded_md5(lock, p.dataset.path) if lock else (None, None)
     rows.append(("dataset", p.dataset.path, p.dataset.sha256, ds_md5 or "(not in dvc.lock)"))
     for fh in p.adapter_files:
         rows.append(("adapter file", fh.path, fh.sha256, "(see run folder)"))
     for fh in p.inputs:
         rows.append(("input", fh.path, fh.sha256, fh.md5 or ""))
     run_rel = rel.run_dir.relative_to(rel.root).as_posix()
-    run_out = next((o for o in outs if o.path == run_rel), None)
+    run_out = next((e for e in lock.entries if e.kind == "out" and e.path == run_rel), None) if lock else None
     git = p.git
     lines = [
         "## Data provenance",
@@ -132,7 +132,7 @@ def _provenance(rel: Release) -> str:
         _table(("what", "path", "sha256", "md5 in dvc.lock"), rows),
         "",
         f"- Run folder in `dvc.lock`: `{run_rel}` "
-        + (f"md5 `{run_out.md5}` (stage `{run_out.stage}`)" if run_out else "(not in dvc.lock)"),
+        + (f"md5 `{run_out.md5}` (stage `{stage_of(run_out)}`)" if run_out else "(not in dvc.lock)"),
         f"- Git commit at training: `{git.commit}`" + (" (work tree had uncommitted changes)" if git.dirty else ""),
         f"- Release tag: `{rel.tag}` (condition, seed, dataset sha256 prefix)",
     ]

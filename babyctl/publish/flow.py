@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fsutil import sha256_bytes
+from ..study import run_label
 from . import card as card_mod
 from .gates import Finding, evaluate
 from .hub import PushResult, push, resolve_token
@@ -48,7 +49,7 @@ def publish(params_path: str | Path, substrate: str, *, condition: str | None = 
     rel, text = render_card(params_path, substrate, condition=condition, seed=seed, repo_id=repo_id)
     lic = _license_text(rel)
     report = evaluate(rel, text, lic or LicenseText(text="", source="(unknown license)"))
-    what = f"{rel.substrate}/{rel.condition}/seed-{rel.seed} -> {rel.repo_id}"
+    what = f"{run_label(rel.substrate, rel.condition, rel.seed)} -> {rel.repo_id}"
     warnings = report.raise_if_refused(dry_run=dry_run, what=what)
     if not dry_run:
         token = resolve_token(token)  # fail before staging when there is no token at all
@@ -58,7 +59,7 @@ def publish(params_path: str | Path, substrate: str, *, condition: str | None = 
     if dry_run:
         return outcome
     p = rel.provenance
-    description = (f"Adapter {rel.substrate}/{rel.condition}/seed-{rel.seed} trained on {p.dataset.path} "
+    description = (f"Adapter {run_label(rel.substrate, rel.condition, rel.seed)} trained on {p.dataset.path} "
                    f"(sha256 {p.dataset.sha256}) at git commit {p.git.commit}. Files and their SHA-256 are "
                    "listed in SHA256SUMS.")
     outcome.pushed = push(folder, staged_files(folder), repo_id=rel.repo_id, tag=rel.tag, private=private,

@@ -16,17 +16,17 @@ reports them as warnings; every other gate refuses a dry run too.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..consent import refusals as consent_refusals
-from ..errors import GateRefused
+from ..documents import read_json
+from ..errors import GateRefused, InputError
 from ..fsutil import md5_file, sha256_bytes, sha256_file
 from ..provenance import git_state
+from ..tracked import load_lock, pipeline_status, recorded_md5, stage_of
 from .card import CREDITS_HEADING, NON_METAPHOR_HEADING
-from .dvcstate import dvc_status, read_lock, recorded_md5
 from .licenses import LicenseText
 from .release import PROVENANCE, Release
 
@@ -152,11 +152,11 @@ def check_tree(rel: Release, report: GateReport) -> None:
     if not (rel.root / "dvc.yaml").is_file():
         report.add("tree", "no dvc.yaml: the run was not produced by the pipeline", rel.root)
         return
-    status, err = dvc_status(rel.root)
-    if err:
-        report.add("tree", err, rel.root / "dvc.yaml")
-    elif status:
-        stages = ", ".join(sorted(status))
+    status = pipeline_status(rel.root)
+    if status.error:
+        report.add("tree", status.error, rel.root / "dvc.yaml")
+    elif not status.clean:
+        stages = ", ".join(status.changed_stages)
         report.add("tree", f"dvc status is not clean (changed: {stages}); run dvc repro and commit dvc.lock",
                    rel.root / "dvc.yaml")
 
@@ -171,8 +171,8 @@ def check_provenance(rel: Release, report: GateReport) -> None:
     if p.consent.id != rel.consent.record.id:
         report.add("provenance", f"trained under consent record {p.consent.id!r}, params names "
                    f"{rel.consent.record.id!r}", prov_rel)
-    outs = read_lock(rel.root)
-    if outs is None:
+    lock = load_lock(rel.root)
+    if lock is None:
         report.add("tree", "no dvc.lock: the run cannot be tied to the pipeline's recorded outputs", rel.root)
     # the dataset
     ds = rel.root / p.dataset.path
@@ -184,19 +184,20 @@ def check_provenance(rel: Release, report: GateReport) -> None:
         ds_md5 = md5_file(ds)
         if p.dataset.md5 and p.dataset.md5 != ds_md5:
             report.add("provenance", f"dataset {p.dataset.path} md5 differs from provenance", prov_rel)
-        if outs is not None:
-            out, md5 = recorded_md5(rel.root, outs, p.dataset.path)
+        if lock is not None:
+            out, md5 = recorded_md5(lock, p.dataset.path)
             if out is None:
                 report.add("provenance", f"dataset {p.dataset.path} is not an output in dvc.lock", "dvc.lock")
             elif md5 != ds_md5:
                 report.add("provenance", f"dataset {p.dataset.path} does not match dvc.lock "
-                           f"(stage {out.stage}: {md5 or 'no readable record'}, file md5 {ds_md5})", "dvc.lock")
+                           f"(stage {stage_of(out)}: {md5 or 'no readable record'}, file md5 {ds_md5})", "dvc.lock")
     # the adapter config must not carry the trainer's filesystem layout
     try:
-        base_ref = str(json.loads(rel.adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path") or "")
-    except ValueError:
+        config = read_json(rel.adapter_config, "adapter config")
+        base_ref = str((config if isinstance(config, dict) else {}).get("base_model_name_or_path") or "")
+    except InputError as e:
         base_ref = ""
-        report.add("provenance", "adapter_config.json is not valid JSON", rel.rel(rel.adapter_config))
+        report.add("provenance", f"adapter_config.json is not valid JSON ({e.message})", rel.rel(rel.adapter_config))
     if base_ref.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", base_ref):
         report.add("provenance", f"adapter_config.json names an absolute local path as its base model "
                    f"({base_ref!r}); train should record the Hub id or an experiment-relative path",
@@ -211,12 +212,12 @@ def check_provenance(rel: Release, report: GateReport) -> None:
                 report.add("provenance", f"{relp} is not listed in provenance adapter_files", prov_rel)
             elif fh.sha256 != sha256_file(path):
                 report.add("provenance", f"{relp} sha256 differs from provenance adapter_files", prov_rel)
-        if outs is not None:
-            out, md5 = recorded_md5(rel.root, outs, relp)
+        if lock is not None:
+            out, md5 = recorded_md5(lock, relp)
             if out is None:
                 report.add("provenance", f"{relp} is not an output in dvc.lock", "dvc.lock")
             elif md5 != md5_file(path):
-                report.add("provenance", f"{relp} does not match dvc.lock (stage {out.stage})", "dvc.lock")
+                report.add("provenance", f"{relp} does not match dvc.lock (stage {stage_of(out)})", "dvc.lock")
 
 
 def check_license(rel: Release, text: LicenseText, report: GateReport) -> None:

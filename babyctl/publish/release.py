@@ -1,19 +1,19 @@
 """Find the run to release and everything it is tied to.
 
-A release is one trained run: ``models/<substrate>/<condition>/seed-<N>/`` with
+A release is one trained run (its folder: :func:`babyctl.study.run_dir`) with
 ``adapter/adapter_model.safetensors``, ``adapter/adapter_config.json`` and
 ``provenance.json`` (an :class:`~babyctl.schemas.AdapterProvenance`), plus the
 substrate's consent record, its base license and the target repo id and tag.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import study
 from ..config import experiment_root, load_params
 from ..consent import LoadedConsent, load_consent
-from ..documents import parse_json_model, read_bytes
+from ..documents import parse_json_model, read_bytes, read_json
 from ..errors import InputError, UsageError
 from ..schemas.params import Params, Substrate
 from ..schemas.provenance import AdapterProvenance
@@ -62,10 +62,6 @@ class Release:
         return path.resolve().relative_to(self.root).as_posix()
 
 
-def run_dir_for(root: Path, substrate: str, condition: str, seed: int) -> Path:
-    return root / "models" / substrate / condition / f"seed-{seed}"
-
-
 def make_tag(condition: str, seed: int, dataset_sha256: str) -> str:
     """The release tag: condition, seed and dataset hash prefix, e.g. ``core-seed1-ds1a2b3c4d5e6``."""
     return f"{condition}-seed{seed}-ds{dataset_sha256[:12]}"
@@ -99,10 +95,7 @@ def _load_eval(root: Path) -> dict | None:
     path = root / EVAL_METRICS
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise InputError(f"invalid JSON: {e}", path=path)
+    data = read_json(path, "eval metrics")
     return data if isinstance(data, dict) else None
 
 
@@ -116,16 +109,11 @@ def resolve(params_path: str | Path, substrate: str, *, condition: str | None = 
     params_path = Path(params_path)
     params = load_params(params_path)
     root = experiment_root(params_path)
-    if substrate not in params.substrates:
-        raise UsageError(f"unknown substrate {substrate!r} (params.yaml has: {', '.join(params.substrates)})",
-                         path=params_path)
+    sub = study.substrate(params, substrate, params_path)
     condition = condition or params.active_conditions[0]
-    if condition not in params.conditions:
-        raise UsageError(f"unknown condition {condition!r} (params.yaml has: {', '.join(params.conditions)})",
-                         path=params_path)
+    study.condition(params, condition, params_path)
     seed = params.training.seeds[0] if seed is None else seed
-    sub = params.substrates[substrate]
-    run_dir = run_dir_for(root, substrate, condition, seed)
+    run_dir = study.run_dir(root, substrate, condition, seed)
     rel_run = run_dir.relative_to(root).as_posix()
     train_hint = (f"run: babyctl train --substrate {substrate} --condition {condition} --seed {seed} "
                   "(or dvc repro)")

@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+from .. import study
 from ..errors import IntegrityError
 from ..fsutil import atomic_dir, atomic_write_text, sha256_bytes, sha256_file
 from .licenses import LicenseText, notice_text
@@ -24,8 +25,8 @@ ALLOWLIST = frozenset((*CONTENT, SUMS))
 
 
 def release_dir(rel: Release) -> Path:
-    """Where ``stage`` writes: ``releases/<substrate>/<condition>/seed-<N>``."""
-    return rel.root / "releases" / rel.substrate / rel.condition / f"seed-{rel.seed}"
+    """Where ``stage`` writes: :func:`babyctl.study.release_dir`."""
+    return study.release_dir(rel.root, rel.substrate, rel.condition, rel.seed)
 
 
 def sums_text(folder: Path, names=CONTENT) -> str:

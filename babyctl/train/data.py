@@ -1,4 +1,4 @@
-"""Turn a build output (``data/build/<condition>/train.jsonl``) into token ids and loss labels.
+"""Turn a build output (:func:`babyctl.study.train_data`) into token ids and loss labels.
 
 Read top to bottom:
 
@@ -22,14 +22,11 @@ template's own ``{{ bos_token }}`` is the only one; :func:`encode_example` check
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from ..documents import read_text
+from ..documents import read_jsonl_models, read_text
 from ..errors import InputError, IntegrityError
 from ..schemas.curriculum import CurriculumExample
 
@@ -80,20 +77,9 @@ class EncodedDataset:
 def load_examples(path: str | Path) -> list[Example]:
     """Parse a build output; errors name the file and line. An empty file is an error."""
     path = Path(path)
-    text = read_text(path, "training data", " (run: babyctl build <condition>)")
     examples = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            json.loads(line)
-            ex = CurriculumExample.model_validate_json(line)  # JSON mode: ISO dates parse
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON: {e.msg}", path=path, line=lineno)
-        except ValidationError as e:
-            err = e.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(line)"
-            raise InputError(f"not a curriculum example: {where}: {err['msg']}", path=path, line=lineno)
+    text = read_text(path, "training data", " (run: babyctl build <condition>)")
+    for lineno, _, ex in read_jsonl_models(path, CurriculumExample, "curriculum example", text=text):
         ex_id = ex.metadata.id if ex.metadata and ex.metadata.id else f"line-{lineno}"
         examples.append(Example(id=ex_id, line=lineno,
                                 messages=[m.model_dump() for m in ex.messages]))

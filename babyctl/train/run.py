@@ -8,19 +8,18 @@ Read top to bottom, in the order a run happens:
 3. the consent gate (:mod:`.gate`) -- before any weights are loaded; no flag skips it;
 4. pick the backend (:mod:`.select`), load model + tokenizer, encode the build output with the
    tokenizer's own chat template (:mod:`.data`), train (:mod:`.backends`);
-5. write ``models/<S>/<C>/seed-<N>/`` (adapter/ + provenance.json) in one atomic rename, then
-   ``metrics/train/<S>/<C>/seed-<N>.json`` and ``.loss.tsv``.
+5. write the run folder (:func:`babyctl.study.run_dir`: adapter/ + provenance.json) in one atomic
+   rename, then its training metrics (:func:`babyctl.study.train_metrics_paths`).
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import study
 from ..config import experiment_root, load_params
 from ..errors import GateRefused, InputError, IntegrityError, UsageError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text, md5_file, sha256_file
-from ..locate import locate, node_tree
 from ..provenance import base_fields, file_hash, utc_now
 from ..schemas.params import Params, Substrate
 from ..schemas.provenance import AdapterProvenance, BaseModelRef, ConsentRef, FileHash
@@ -47,71 +46,39 @@ class TrainResult:
         return self.run_dir / "adapter"
 
 
-# --- paths -------------------------------------------------------------------------------------
-def run_dir(root: Path, substrate: str, condition: str, seed: int) -> Path:
-    return root / "models" / substrate / condition / f"seed-{seed}"
-
-
-def metrics_paths(root: Path, substrate: str, condition: str, seed: int) -> tuple[Path, Path]:
-    base = root / "metrics" / "train" / substrate / condition
-    return base / f"seed-{seed}.json", base / f"seed-{seed}.loss.tsv"
-
-
-def dataset_path(root: Path, condition: str) -> Path:
-    return root / "data" / "build" / condition / "train.jsonl"
-
-
 # --- 1. + 2. params, substrate, base model -------------------------------------------------------
-def _params_line(params_path: Path, *loc: str | int) -> int:
-    try:
-        return locate(node_tree(params_path.read_text(encoding="utf-8")), loc)[0]
-    except OSError:
-        return 1
-
-
 def lookup(params: Params, params_path: Path, substrate: str, condition: str) -> Substrate:
-    """The substrate's config; unknown keys are usage errors naming params.yaml."""
-    if substrate not in params.substrates:
-        raise UsageError(f"unknown substrate {substrate!r} (known: {', '.join(params.substrates)})",
-                         path=params_path, line=_params_line(params_path, "substrates"))
-    if condition not in params.conditions:
-        raise UsageError(f"unknown condition {condition!r} (known: {', '.join(params.conditions)})",
-                         path=params_path, line=_params_line(params_path, "conditions"))
-    return params.substrates[substrate]
+    """The substrate's config; unknown keys are usage errors naming params.yaml (:mod:`babyctl.study`)."""
+    sub = study.substrate(params, substrate, params_path)
+    study.condition(params, condition, params_path)
+    return sub
 
 
 def resolve_source(root: Path, params_path: Path, key: str, sub: Substrate) -> tuple[ModelSource, BaseModelRef, list[Path]]:
     """Where the base model is, its provenance reference, and the local files to hash."""
     if sub.local_path:
         path = root / sub.local_path
-        weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+        weights = study.weights_files(path)
         if not weights:
             hint = " (run: babyctl tiny-model)" if key == "tiny" else ""
-            raise InputError(f"substrate {key!r}: no base model weights (*.safetensors) at {sub.local_path}{hint}",
-                             path=params_path, line=_params_line(params_path, "substrates", key, "local_path"))
+            raise InputError(f"substrate {key!r}: no base model weights (*.safetensors or *.bin) at "
+                             f"{sub.local_path}{hint}",
+                             path=params_path, line=study.params_line(params_path, "substrates", key, "local_path"))
         files = sorted(p for p in path.iterdir() if p.is_file())
         ref = BaseModelRef(substrate=key, local_path=sub.local_path, hub_id=sub.hub_id,
-                           weights_sha256=weights_digest(weights))
+                           weights_sha256=study.weights_sha256(weights))
         return ModelSource(str(path), local=True), ref, files
     if not sub.revision:
         raise GateRefused(
             f"substrate {key!r} ({sub.hub_id}) has no pinned revision: set substrates.{key}.revision to "
             "the Hub commit (40 hex) to train on, so the base weights are known", path=params_path,
-            line=_params_line(params_path, "substrates", key, "revision"))
+            line=study.params_line(params_path, "substrates", key, "revision"))
     if len(sub.revision) != GIT_SHA_LEN or any(c not in "0123456789abcdef" for c in sub.revision):
         raise UsageError(f"substrate {key!r}: revision {sub.revision!r} is not a 40-hex commit id "
                          "(branch and tag names move)", path=params_path,
-                         line=_params_line(params_path, "substrates", key, "revision"))
+                         line=study.params_line(params_path, "substrates", key, "revision"))
     ref = BaseModelRef(substrate=key, hub_id=sub.hub_id, revision=sub.revision)
     return ModelSource(sub.hub_id, revision=sub.revision), ref, []  # type: ignore[arg-type]
-
-
-def weights_digest(weights: list[Path]) -> str:
-    """sha256 of the one weights file, or of ``"<sha256>  <name>\\n"`` lines for sharded weights."""
-    if len(weights) == 1:
-        return sha256_file(weights[0])
-    manifest = "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(weights))
-    return hashlib.sha256(manifest.encode()).hexdigest()
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -123,7 +90,7 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
     params = load_params(params_path)
     root = experiment_root(params_path)
     sub = lookup(params, params_path, substrate, condition)
-    data_file = dataset_path(root, condition)
+    data_file = study.train_data(root, condition)
     if not data_file.is_file():
         raise InputError(f"no build output for condition {condition!r} (run: babyctl build {condition})",
                          path=data_file.relative_to(root))
@@ -146,7 +113,7 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
         raise IntegrityError("the training data changed while the run was training; nothing was written",
                              path=data_file)
 
-    final = run_dir(root, substrate, condition, seed)
+    final = study.run_dir(root, substrate, condition, seed)
     with atomic_dir(final) as tmp:
         tmp.chmod(0o755)
         files = impl.save_adapter(model, tmp / "adapter", base_model_ref=sub.hub_id or sub.local_path,
@@ -168,7 +135,7 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
         )
         atomic_write_json(tmp / "provenance.json", prov.model_dump(mode="json"))
 
-    metrics_path, loss_path = metrics_paths(root, substrate, condition, seed)
+    metrics_path, loss_path = study.train_metrics_paths(root, substrate, condition, seed)
     atomic_write_json(metrics_path, run_metrics(substrate, condition, seed, name, fit, encoded))
     atomic_write_text(loss_path, "step\tloss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.losses))
     return TrainResult(run_dir=final, provenance_path=final / "provenance.json", metrics_path=metrics_path,
@@ -177,7 +144,7 @@ def train(params_path: str | Path, *, substrate: str, condition: str, seed: int,
 
 
 def run_metrics(substrate: str, condition: str, seed: int, backend: str, fit: FitResult, encoded) -> dict:
-    """What ``metrics/train/<S>/<C>/seed-<N>.json`` holds (DVC metrics)."""
+    """What the run's training metrics file holds (DVC metrics)."""
     losses = [v for _, v in fit.losses]
     return {
         "substrate": substrate, "condition": condition, "seed": seed, "backend": backend,

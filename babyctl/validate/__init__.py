@@ -3,46 +3,25 @@
 Library API::
 
     from babyctl.validate import validate_paths, validate_experiment
-    findings = validate_experiment(".")            # everything params.yaml declares
-    findings = validate_paths(["curriculum/a.jsonl"])  # just these (what pre-commit passes)
+    findings = validate_experiment("path/to/study")              # everything params.yaml declares
+    findings = validate_paths(["curriculum/a.jsonl"], root=".")  # just these (what pre-commit passes)
 
-Findings carry stable rule codes (:data:`~babyctl.validate.finding.RULES`). This
-package imports no torch/transformers/peft/trl/unsloth/dvc: it runs on every commit.
+Findings carry stable rule codes (:data:`~babyctl.validate.finding.RULES`; docs/validate.md).
+Nothing here reads the current folder's params.yaml unless told to, and this package
+imports no torch/transformers/peft/trl/unsloth/dvc: it runs on every commit.
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
-from .engine import Outcome, Run, display_path
+from .engine import EXPERIMENT_CHECKS, Outcome, Run, display_path
 from .finding import RULES, Finding, Rule
 from .loader import read_source
 from .settings import Settings
 
 __all__ = ["Finding", "Outcome", "RULES", "Rule", "run_experiment", "run_paths", "validate_experiment",
            "validate_paths"]
-
-
-@contextlib.contextmanager
-def _no_gc(retain: list | None) -> Iterator[None]:
-    """Pause the cyclic GC: a run allocates many small objects and makes no cycles worth
-    collecting mid-run (measured: ~12% less CPU on 50k examples).
-
-    With ``retain`` the run's state outlives the run, all of it still in the youngest
-    generation: the first collection after the GC is back on would walk every object of it
-    (0.13-0.2 s for 100k examples), to free nothing. So it is frozen first (``gc.freeze``, a
-    constant-time move to the generation the GC never walks)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if retain is not None:
-            gc.freeze()
-        if was:
-            gc.enable()
 
 
 def _load_params(params_path: Path):
@@ -54,39 +33,31 @@ def _load_params(params_path: Path):
     return params, src, src.findings + found
 
 
-def run_experiment(root: str | Path = ".", params: str | Path | None = None, *,
-                   retain: list | None = None) -> Outcome:
-    """Check everything the experiment at ``root`` declares: params.yaml, the curriculum,
-    consent and stimuli folders, condition inputs and referenced consent records.
+def run_experiment(root: str | Path = ".", params: str | Path | None = None) -> Outcome:
+    """Check everything the experiment declares: params.yaml, the curriculum, consent, stimuli
+    and review folders, condition inputs and referenced consent records.
 
-    ``retain``: a list the run's working state (indexes, parsed lines) is appended to instead
-    of being freed on return -- for a process about to exit, which need not free ~10 objects
-    per example one by one (the CLI). Everything alive at the end of such a run is then frozen
-    (``gc.freeze``): the cyclic GC never walks it again."""
-    with _no_gc(retain):
-        return _run_experiment(root, params, retain)
-
-
-def _run_experiment(root, params, retain) -> Outcome:
-    root = Path(root)
-    params_path = Path(params) if params is not None else root / "params.yaml"
+    ``params``: the params file (default ``root/params.yaml``); the experiment root is its folder.
+    """
+    params_path = Path(params) if params is not None else Path(root) / "params.yaml"
     root = params_path.parent
     p, src, found = _load_params(params_path)
     settings, bad = Settings.from_params(p)
     run = Run(settings, root, p)
-    if retain is not None:
-        retain.append(run)
     run.findings.extend(found)
-    run.seen.add(Path(params_path).absolute())
+    run.seen.add(params_path.absolute())
     if src.ok:
         run.files[src.display] = params_path
     from . import kinds
 
-    dirs = ((p.curriculum_dir, kinds.CURRICULUM, "curriculum_dir"), (p.consent_dir, kinds.CONSENT, "consent_dir"),
-            (p.stimuli_dir, kinds.STIMULI, "stimuli_dir")) if p is not None else (
-        ("curriculum", kinds.CURRICULUM, None), ("consent_records", kinds.CONSENT, None), ("stimuli", kinds.STIMULI, None))
-    # reviews last: they reference consent records (already checked by then); the folder is optional
-    dirs += ((p.reviews_dir if p is not None else "reviews", kinds.REVIEW, None),)
+    if p is not None:
+        dirs = [(p.curriculum_dir, kinds.CURRICULUM, "curriculum_dir"), (p.consent_dir, kinds.CONSENT, "consent_dir"),
+                (p.stimuli_dir, kinds.STIMULI, "stimuli_dir")]
+    else:
+        dirs = [("curriculum", kinds.CURRICULUM, None), ("consent_records", kinds.CONSENT, None),
+                ("stimuli", kinds.STIMULI, None)]
+    # reviews last: they reference consent records (checked by then); the folder is optional
+    dirs.append((p.reviews_dir if p is not None else "reviews", kinds.REVIEW, None))
     for rel, kind, key in dirs:
         folder = root / rel
         if folder.is_dir():
@@ -102,48 +73,32 @@ def _run_experiment(root, params, retain) -> Outcome:
             for rel in cond.inputs:
                 if (root / rel).exists():
                     run.check_path(root / rel, kinds.CURRICULUM)
-        from .rules.consent import check_supersedes
-        from .rules.params import check_references
-
-        check_references(run, src, p, root, bad)
-        _supersedes(run, check_supersedes)
+        run.check_params_references(src, p, root, bad)
+        for check in EXPERIMENT_CHECKS:
+            check(run)
     return run.finish()
 
 
-def _supersedes(run: Run, check) -> None:
-    records = {}
-    for display, rec in run.consents.values():
-        if rec is not None:
-            records[rec.id] = (display, rec)
-    for display, loc, code, msg in check(records):
-        key = next(k for k, (d, _) in run.consents.items() if d == display)
-        run.locate_add(run.consent_src[key], loc, code, msg)
-
-
-def run_paths(paths: Iterable[str | Path], params: str | Path | None = None, *,
-              retain: list | None = None) -> Outcome:
+def run_paths(paths: Iterable[str | Path], params=None, *, root: str | Path | None = None) -> Outcome:
     """Check just ``paths`` (files or folders), picking each file's schema from its place and content.
 
-    ``params`` (default ``params.yaml`` in the current folder, if it exists) supplies the
-    ``validate:`` settings and folder names; a params file among ``paths`` is fully checked.
-    ``retain``: as for :func:`run_experiment`.
+    ``params``: a params file or a loaded :class:`~babyctl.schemas.Params` that supplies the
+    ``validate:`` settings and folder names (a params file among ``paths`` is fully checked).
+    ``root``: the experiment root (brief files and the consent folder resolve from it); default
+    the params file's folder. With ``root`` and no ``params``, ``root/params.yaml`` is used if it
+    exists. Without either, the defaults apply and relative paths resolve as given.
     """
-    with _no_gc(retain):
-        return _run_paths(paths, params, retain)
-
-
-def _run_paths(paths, params, retain) -> Outcome:
     p = None
-    root = Path.cwd()
-    if params is not None or Path("params.yaml").is_file():
-        params_path = Path(params) if params is not None else Path("params.yaml")
-        if params_path.is_file():
-            p, _, _ = _load_params(params_path)
-            root = params_path.resolve().parent
+    if params is None and root is not None and (Path(root) / "params.yaml").is_file():
+        params = Path(root) / "params.yaml"
+    if isinstance(params, (str, Path)):
+        if Path(params).is_file():
+            p = _load_params(Path(params))[0]
+            root = root if root is not None else Path(params).resolve().parent
+    else:
+        p = params
     settings, _ = Settings.from_params(p)
-    run = Run(settings, root, p)
-    if retain is not None:
-        retain.append(run)
+    run = Run(settings, Path(root) if root is not None else Path("."), p)
     for path in paths:
         path = Path(path)
         if not path.exists() and not path.is_symlink():
@@ -153,9 +108,9 @@ def _run_paths(paths, params, retain) -> Outcome:
     return run.finish()
 
 
-def validate_paths(paths: Iterable[str | Path], params: str | Path | None = None) -> list[Finding]:
+def validate_paths(paths: Iterable[str | Path], params=None, *, root: str | Path | None = None) -> list[Finding]:
     """Findings for just ``paths`` (see :func:`run_paths`)."""
-    return run_paths(paths, params).findings
+    return run_paths(paths, params, root=root).findings
 
 
 def validate_experiment(root: str | Path = ".", params: str | Path | None = None) -> list[Finding]:

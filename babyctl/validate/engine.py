@@ -1,21 +1,27 @@
 """Run the rules over files: the one place that walks paths, reads, dispatches by kind,
-and collects findings (never stopping at the first)."""
+locates each rule's hits and collects findings (never stopping at the first).
+
+One code path per kind of file. A curriculum JSONL file is read line by line: each line is
+decoded, parsed once by the pydantic model, examined by every rule of
+:data:`~babyctl.validate.rules.EXAMPLE_RULES`, then fed to the duplicate index.
+"""
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
-from .. import prefetch
-from . import jsonl, kinds, parallel
-from .example import col_of
-from .finding import RULES, Finding
-from .loader import BOM, Source, check_path, finding, read_source, source_of
+from . import kinds
+from .example import Hit, col_of, parse_example
+from .finding import Finding
+from .loader import Line, Source, finding, read_lines, read_source
+from .rules import EXAMPLE_RULES
 from .rules.duplicates import DuplicateIndex
-from .rules.schema import validate_json_text
 from .rules.stimuli import StimulusIndex
+from .schema import validate_json_text
 from .settings import Settings
 
 
@@ -59,24 +65,47 @@ class Run:
         self.files: dict[str, Path] = {}
         self.examples = 0
         self.stimuli = 0
-        self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold, text_of=self._duplicate_text)
-        self.lines: dict[str, jsonl.LineTexts] = {}  # curriculum display path -> its lines
+        self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold)
         self.stims = StimulusIndex()
-        self.consents: dict[Path, tuple[str, object]] = {}  # resolved path -> (display, record or None)
+        self.consents: dict[Path, tuple[str, object]] = {}  # absolute path -> (display, record or None)
         self.consent_src: dict[Path, Source] = {}
-        self.ignores: dict[tuple[str, int], frozenset[str]] = {}
-        self.known_codes = set(RULES) | {p.code for p in settings.phrases}
+        self._consent_by_id: dict | None = None
+        self.ignores: dict[tuple[str, int], frozenset[str]] = {}  # (display, line) -> lint_ignore
         self.seen: set[Path] = set()
         if params is not None:
-            self.dirs = {Path(params.curriculum_dir).name: kinds.CURRICULUM,
-                         Path(params.consent_dir).name: kinds.CONSENT,
-                         Path(params.stimuli_dir).name: kinds.STIMULI,
-                         Path(params.reviews_dir).name: kinds.REVIEW}
+            self.dirs = {Path(params.curriculum_dir).name: kinds.CURRICULUM, Path(params.consent_dir).name: kinds.CONSENT,
+                         Path(params.stimuli_dir).name: kinds.STIMULI, Path(params.reviews_dir).name: kinds.REVIEW}
         else:
             self.dirs = {"curriculum": kinds.CURRICULUM, "consent_records": kinds.CONSENT, "stimuli": kinds.STIMULI,
                          "reviews": kinds.REVIEW}
 
-    # --- dispatch -------------------------------------------------------------------------------
+    # --- reporting --------------------------------------------------------------------------------
+    def add(self, path: str, line: int, col: int, code: str, message: str, severity: str | None = None) -> None:
+        f = finding(path, line, col, code, message)
+        if severity is not None and severity != f.severity:
+            f = Finding(f.path, f.line, f.col, f.code, severity, f.message)
+        self.findings.append(f)
+
+    def add_json_hits(self, display: str, text: str, hits: Iterable[Hit], first_line: int = 1) -> None:
+        """Locate ``hits`` in JSON ``text`` (a document, or one JSONL line numbered ``first_line``)."""
+        from ..locate import locate_json
+
+        for h in hits:
+            line, col = locate_json(text, h.loc)
+            if h.needle:
+                col = col_of(text, h.loc, h.needle)
+            self.add(display, first_line + line - 1, col, h.code, h.message, h.severity)
+
+    def add_yaml_hits(self, src: Source, hits: list[Hit]) -> None:
+        from ..locate import locate, node_tree
+
+        if hits:
+            tree = node_tree(src.text())
+            for h in hits:
+                line, col = locate(tree, h.loc)
+                self.add(src.display, line, col, h.code, h.message, h.severity)
+
+    # --- dispatch ---------------------------------------------------------------------------------
     def check_path(self, path: Path, kind: str | None = None) -> None:
         """Check a file, or every checkable file under a folder."""
         if path.is_dir() and not path.is_symlink():
@@ -89,120 +118,93 @@ class Run:
         self.seen.add(key)
         display = display_path(path)
         kind = kind or kinds.by_place(path, self.dirs)
-        data = None
-        if kind == kinds.CURRICULUM and path.suffix in kinds.expected_suffix(kind):
-            data = _big_file_bytes(path)
-            if data is not None and not (data.startswith(BOM) or b"\r" in data or data.isspace()):
-                self.files[display] = path
-                self.check_curriculum_bytes(display, data)
-                return
-        src = read_source(path, display) if data is None else source_of(path, display, data)
+        if path.suffix == ".jsonl":
+            self.check_jsonl(path, display, kind)
+            return
+        src = read_source(path, display)
         self.findings.extend(src.findings)
         if not src.ok:
             return
         self.files[display] = path
         if kind is None or path.suffix not in kinds.expected_suffix(kind):
-            first = next((t for t in src.texts if t and not t.isspace()), None)
-            if path.suffix == ".json" and src.decodable:
-                first = src.text()
+            first = src.text() if path.suffix == ".json" and src.decodable else \
+                next((t for t in src.texts if t and not t.isspace()), None)
             kind = kinds.by_content(path, first)
+        {kinds.CONSENT: self.check_consent, kinds.REVIEW: self.check_review,
+         kinds.PARAMS: self.check_params_file}.get(kind, self.check_unknown)(src)
+
+    def check_jsonl(self, path: Path, display: str, kind: str | None) -> None:
+        """A JSONL file, read line by line: curriculum, stimuli, or of a kind told by its first line."""
+        lines = read_lines(path, display, self.findings)
+        if lines is None:
+            return
+        self.files[display] = path
+        if kind not in (kinds.CURRICULUM, kinds.STIMULI):
+            head: list[Line] = []
+            for line in lines:
+                head.append(line)
+                if line.text and not line.text.isspace():
+                    break
+            kind = kinds.by_content(path, head[-1].text if head else None)
+            lines = itertools.chain(head, lines)
         if kind == kinds.CURRICULUM:
-            self.check_curriculum(src)
+            self.check_curriculum(display, lines)
         elif kind == kinds.STIMULI:
-            self.check_stimuli(src)
-        elif kind == kinds.CONSENT:
-            self.check_consent(src)
-        elif kind == kinds.REVIEW:
-            from .rules.reviews import check_review_source
+            self.check_stimuli(path, display, lines)
+        else:  # rare: read whole, as a document would be
+            texts = [line.text for line in lines]
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = b""
+            self.check_unknown(Source(path, display, data, texts))
 
-            check_review_source(self, src)
-        elif kind == kinds.PARAMS:
-            from .rules.params import check_params_source
+    def _items(self, display: str, lines: Iterable[Line]) -> Iterator[Line]:
+        """The lines worth parsing: undecodable ones skipped (reported already), blank ones reported."""
+        for line in lines:
+            if line.text is None:
+                continue
+            if not line.text or line.text.isspace():
+                self.add(display, line.number, 1, "BC008", "blank line")
+                continue
+            yield line
 
-            check_params_source(self, src)
-        else:
-            self.check_unknown(src)
+    # --- curriculum -------------------------------------------------------------------------------
+    def check_curriculum(self, display: str, lines: Iterable[Line]) -> None:
+        """Each line: parse once, every example rule, then the duplicate index."""
+        settings, add = self.settings, self.add
+        for number, text, control in self._items(display, lines):
+            problems, ex = parse_example(display, number, text, control)
+            for p in problems:
+                add(display, number, p.col, p.code, p.message)
+            if ex is None:
+                continue
+            self.examples += 1
+            if ex.ignore:
+                self.ignores[(display, number)] = ex.ignore
+            hits = [h for rule in EXAMPLE_RULES for h in rule(ex, settings)]
+            hits += self.dups.add(ex)
+            for h in hits:
+                add(display, number, ex.col(h.loc, h.needle), h.code, h.message, h.severity)
 
-    def add(self, path: str, line: int, col: int, code: str, message: str, severity: str | None = None) -> None:
-        f = finding(path, line, col, code, message)
-        if severity is not None and severity != f.severity:
-            f = Finding(f.path, f.line, f.col, f.code, severity, f.message)
-        self.findings.append(f)
-
-    # --- JSONL ----------------------------------------------------------------------------------
-    def _jsonl_lines(self, src: Source) -> list[tuple[int, str, bool]]:
-        """:func:`~babyctl.validate.jsonl.jsonl_items` of a file read whole; blank lines reported."""
-        items, blank = jsonl.jsonl_items(src.texts, 1, src.findings)
-        for number in blank:
-            self.add(src.display, number, 1, "BC008", "blank line")
-        return items
-
-    def check_curriculum(self, src: Source) -> None:
-        """A curriculum file read whole (small, or CRLF/BOM): its lines in chunks."""
-        items = self._jsonl_lines(src)
-        self.lines[src.display] = jsonl.LineTexts(src.texts)
-        args = (src.display, self.settings, frozenset(self.known_codes))
-        size = max(CHUNK_LINES, -(-len(items) // 4000)) if len(items) >= PARALLEL_MIN_LINES else max(len(items), 1)
-        chunks = [items[i:i + size] for i in range(0, len(items), size)]
-        parallel.run_in_order(chunks, lambda part: jsonl.examine_items(part, *args),
-                              self._consumer(src.display, relative=False), _valid_result)
-
-    def check_curriculum_bytes(self, display: str, data: bytes) -> None:
-        """A big curriculum file (LF endings, no BOM): byte chunks, each decoded where examined."""
-        chunks = jsonl.byte_chunks(data, max(CHUNK_BYTES, -(-len(data) // 4000)))
-        self.lines[display] = jsonl.LineTexts(data=data, chunks=chunks)
-        args = (display, self.settings, frozenset(self.known_codes))
-        parallel.run_in_order(chunks, lambda chunk: jsonl.examine_bytes(data, chunk, *args),
-                              self._consumer(display, relative=True), _valid_result)
-
-    def _consumer(self, display: str, relative: bool):
-        """What takes each chunk's result, in file order: the per-line findings, then the
-        duplicate index (the one rule with state across lines). ``relative``: the results
-        number lines from 1 in each chunk (byte chunks), and the lines before are added here."""
-        dups, add, lines = self.dups, self.add, self.lines[display]
-
-        def consume(chunk, result) -> None:
-            count, extra, records = result
-            base = lines.counted(count) if relative else 0
-            for number, col, code, msg in extra:
-                add(display, base + number, col, code, msg)
-            examples = 0
-            for number, pre, ignore, feat in records:
-                number += base
-                for col, code, msg, sev in pre:
-                    add(display, number, col, code, msg, sev)
-                if feat is None:
-                    continue
-                examples += 1
-                if ignore:
-                    self.ignores[(display, number)] = ignore
-                for h in dups.add_features(display, number, feat):
-                    add(display, number, col_of(lines[number], h.loc, h.needle), h.code, h.message, h.severity)
-            self.examples += examples
-
-        return consume
-
-    def _duplicate_text(self, display: str, number: int) -> str:
-        return jsonl.duplicate_text(self.lines[display][number])
-
-    def check_stimuli(self, src: Source) -> None:
+    # --- stimuli ----------------------------------------------------------------------------------
+    def check_stimuli(self, path: Path, display: str, lines: Iterable[Line]) -> None:
         from ..schemas.stimuli import Stimulus
-        from ..locate import locate_json
 
-        for number, text, _ in self._jsonl_lines(src):
+        for number, text, _ in self._items(display, lines):
             obj, problems = validate_json_text(text, Stimulus)
-            for (_, col, code, msg) in problems:
-                self.add(src.display, number, col, code, msg)
+            for p in problems:
+                self.add(display, number, p.col, p.code, p.message)
             if obj is None:
                 continue
             self.stimuli += 1
-            for loc, code, msg in self.stims.add(src.path, src.display, number, obj):
-                self.add(src.display, number, locate_json(text, loc)[1], code, msg)
+            self.add_json_hits(display, text, self.stims.add(path, display, number, obj), first_line=number)
 
-    # --- JSON documents -------------------------------------------------------------------------
+    # --- JSON documents ---------------------------------------------------------------------------
     def check_consent(self, src: Source):
         """Validate a consent record file; returns the record (or None). Cached per file."""
         from ..schemas.consent import ConsentRecord
+        from .rules.consent import check_brief
 
         key = Path(os.path.abspath(src.path))
         if key in self.consents:
@@ -212,29 +214,83 @@ class Run:
         if src.decodable and src.data is not None and src.data.strip():
             text = src.text()
             record, problems = validate_json_text(text, ConsentRecord)
-            for (line, col, code, msg) in problems:
-                self.add(src.display, line, col, code, msg)
+            for p in problems:
+                self.add(src.display, p.line, p.col, p.code, p.message)
             if record is not None:
-                from .rules.consent import check_brief
-
-                for loc, code, msg in check_brief(record, self.root):
-                    self.locate_add(src, loc, code, msg)
+                self.add_json_hits(src.display, text, check_brief(record, self.root))
         self.consents[key] = (src.display, record)
         return record
 
-    def load_consent(self, path: Path):
-        """The record at ``path`` (checking the file once, if not yet checked), or None."""
+    def load_consent(self, path: Path) -> tuple[str, object]:
+        """``(display, record or None)`` for the record at ``path``, checking the file once."""
         key = Path(os.path.abspath(path))
         if key not in self.consents:
             self.check_path(path, kinds.CONSENT)
             self.consents.setdefault(key, (display_path(path), None))
         return self.consents[key]
 
-    def locate_add(self, src: Source, loc: tuple, code: str, msg: str) -> None:
-        from ..locate import locate_json
+    def consent_index(self) -> dict:
+        """Consent records by id: those this run checked, plus the consent folder's (parsed once,
+        quietly: their own findings belong to their own files)."""
+        if self._consent_by_id is not None:
+            return self._consent_by_id
+        from ..schemas.consent import ConsentRecord
 
-        line, col = locate_json(src.text(), loc)
-        self.add(src.display, line, col, code, msg)
+        index = {}
+        for _, rec in self.consents.values():
+            if rec is not None:
+                index.setdefault(rec.id, rec)
+        folder = self.root / (self.params.consent_dir if self.params is not None else "consent_records")
+        if folder.is_dir():
+            for path in kinds.walk(folder):
+                if path.suffix != ".json" or Path(os.path.abspath(path)) in self.consents:
+                    continue
+                try:
+                    rec = ConsentRecord.model_validate_json(path.read_bytes())
+                except (ValueError, OSError):  # pydantic's ValidationError is a ValueError
+                    continue
+                index.setdefault(rec.id, rec)
+        self._consent_by_id = index
+        return index
+
+    def check_review(self, src: Source) -> None:
+        """A review record (BC102 located by line) and what it references (BC510-BC512)."""
+        from ..schemas.review import ReviewRecord
+        from .rules.reviews import check_reference
+
+        if not (src.decodable and src.data is not None and src.data.strip()):
+            return
+        text = src.text()
+        review, problems = validate_json_text(text, ReviewRecord)
+        for p in problems:
+            self.add(src.display, p.line, p.col, p.code, p.message)
+        if review is not None:
+            self.add_json_hits(src.display, text, check_reference(review, self.consent_index()))
+
+    def check_params_file(self, src: Source) -> None:
+        """A params file among the paths checked: validated, then its references."""
+        from .rules.params import parse_params
+
+        params, found = parse_params(src)
+        self.findings.extend(found)
+        if params is not None:
+            self.check_params_references(src, params, src.path.resolve().parent, Settings.from_params(params)[1])
+
+    def check_params_references(self, src: Source, params, root: Path, bad_phrases) -> None:
+        """Everything params points at (located in params.yaml), and each consent record it
+        references: coded, for its substrate, covering what is active (located in the record)."""
+        from .rules.consent import check_reference
+        from .rules.params import check_references
+
+        hits, refs = check_references(params, root, bad_phrases)
+        self.add_yaml_hits(src, hits)
+        for ref in refs:
+            display, record = self.load_consent(ref.path)
+            if record is None:
+                continue  # the record's own findings say why
+            rec_src = self.consent_src[Path(os.path.abspath(ref.path))]
+            self.add_json_hits(display, rec_src.text(),
+                               check_reference(ref.key, record, active=ref.active, conditions=ref.conditions))
 
     def check_unknown(self, src: Source) -> None:
         """Encoding and syntax only, for files whose kind cannot be told."""
@@ -243,22 +299,21 @@ class Run:
         if not src.decodable or src.data is None or not src.data.strip():
             return
         if src.path.suffix == ".jsonl":
-            for number, text, _ in self._jsonl_lines(src):
-                try:
-                    json.loads(text)
-                except json.JSONDecodeError as e:
-                    self.add(src.display, number, e.colno, "BC101", f"invalid JSON: {e.msg}")
-                except RecursionError:
-                    self.add(src.display, number, 1, "BC101", "invalid JSON: nested too deeply")
+            lines = [Line(n, t) for n, t in enumerate(src.texts, 1)]
+            for number, text, _ in self._items(src.display, lines):
+                self._json_syntax(src.display, text, number)
         elif src.path.suffix == ".json":
-            try:
-                json.loads(src.text())
-            except json.JSONDecodeError as e:
-                self.add(src.display, e.lineno, e.colno, "BC101", f"invalid JSON: {e.msg}")
-            except RecursionError:
-                self.add(src.display, 1, 1, "BC101", "invalid JSON: nested too deeply")
+            self._json_syntax(src.display, src.text(), 1)
 
-    # --- end ------------------------------------------------------------------------------------
+    def _json_syntax(self, display: str, text: str, number: int) -> None:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            self.add(display, number + e.lineno - 1, e.colno, "BC101", f"invalid JSON: {e.msg}")
+        except RecursionError:
+            self.add(display, number, 1, "BC101", "invalid JSON: nested too deeply")
+
+    # --- end --------------------------------------------------------------------------------------
     def finish(self) -> Outcome:
         found = self.findings
         if self.ignores:
@@ -266,39 +321,19 @@ class Run:
         return Outcome(self.settings.resolve(found), self.files, self.examples, self.stimuli)
 
 
-#: a curriculum file of at least this many bytes (LF endings, no BOM) is read in byte chunks
-#: that both processes decode and examine (fork), when the machine has two cores for us
-PARALLEL_MIN_BYTES = prefetch.MIN_BYTES  # 16 MB (the CLI reads such files ahead)
-#: bytes per chunk of such a file (about a thousand lines of a typical curriculum)
-CHUNK_BYTES = 1024 * 1024
-#: a curriculum file read the ordinary way (CRLF, BOM) is shared out in chunks of this many
-#: lines when it has at least PARALLEL_MIN_LINES of them
-PARALLEL_MIN_LINES = 20_000
-CHUNK_LINES = 1024
+def check_supersedes(run: Run) -> None:
+    """BC509: a consent record's ``supersedes`` names no record id among those checked."""
+    from .rules.consent import check_supersedes as check
+
+    records = {}
+    for key, (display, rec) in run.consents.items():
+        if rec is not None:
+            records[rec.id] = (key, display, rec)
+    for key, display, rec in records.values():
+        run.add_json_hits(display, run.consent_src[key].text(), check(rec, set(records)))
 
 
-def _big_file_bytes(path: Path) -> bytes | None:
-    """The bytes of a regular file of at least PARALLEL_MIN_BYTES, else None (a smaller or
-    unusual file is read the ordinary way, which reports what is wrong with it)."""
-    ahead = prefetch.take(path)  # read in a thread while babyctl was importing (CLI only)
-    if ahead is not None and len(ahead) >= PARALLEL_MIN_BYTES:
-        return ahead
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size < PARALLEL_MIN_BYTES:
-            return None
-        return path.read_bytes()
-    except OSError:
-        return None
+#: checks that need every file of the experiment read first (``run_experiment`` runs them, in order)
+EXPERIMENT_CHECKS: list[Callable[[Run], None]] = [check_supersedes]
 
-
-def _valid_result(chunk, result) -> bool:
-    """A chunk's :data:`~babyctl.validate.jsonl.Result` has the right shape and covers exactly
-    the chunk's lines (a list), or at least one line (a byte chunk: never empty)."""
-    if not (isinstance(result, tuple) and len(result) == 3 and isinstance(result[0], int)
-            and isinstance(result[2], list)):
-        return False
-    return result[0] >= 1 if isinstance(chunk, jsonl.ByteChunk) else result[0] == len(chunk)
-
-
-__all__ = ["Outcome", "Run", "check_path", "display_path"]
+__all__ = ["EXPERIMENT_CHECKS", "Outcome", "Run", "display_path"]

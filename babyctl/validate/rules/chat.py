@@ -6,9 +6,10 @@ alternating (starting with ``user``), ending on ``assistant``; no empty content.
 from __future__ import annotations
 
 from ..example import Example, Hit
+from ..settings import Settings
 
 
-def check_turns(ex: Example) -> list[Hit]:
+def check_turns(ex: Example, settings: Settings | None = None) -> list[Hit]:
     hits: list[Hit] = []
     msgs = ex.messages
     for i, (role, content) in enumerate(msgs):
@@ -33,29 +34,3 @@ def check_turns(ex: Example) -> list[Hit]:
                         f"the conversation ends on a {msgs[-1][0]} turn, not assistant"))
     return hits
 
-
-#: role sequences known to be in order (filled as they are met; few distinct ones occur)
-_ORDERED: dict[tuple, bool] = {}
-
-
-def turns_clean(msgs: list[tuple[str, str]]) -> bool:
-    """True only when :func:`check_turns` finds nothing: the roles, as a tuple, are a sequence
-    in order (looked up, computed once per distinct sequence) and no content is empty or blank."""
-    if not msgs:
-        return True  # no turns: check_turns finds nothing (the schema rule reports it)
-    roles, contents = zip(*msgs)  # C-level: the roles and the contents, as tuples
-    ok = _ORDERED.get(roles)
-    if ok is None:
-        if len(_ORDERED) > 1024:
-            _ORDERED.clear()
-        ok = _ORDERED[roles] = not check_turns(_Roles([(r, "x") for r in roles]))
-    return ok and all(contents) and not any(map(str.isspace, contents))
-
-
-class _Roles:
-    """Just enough of an Example for :func:`check_turns`."""
-
-    __slots__ = ("messages",)
-
-    def __init__(self, messages):
-        self.messages = messages

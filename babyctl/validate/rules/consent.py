@@ -10,33 +10,34 @@ from pathlib import Path
 from ...consent import refusals
 from ...fsutil import sha256_file
 from ...schemas.consent import ConsentRecord
+from ..example import Hit
 
 
-def check_brief(record: ConsentRecord, root: Path) -> list[tuple[tuple, str, str]]:
+def check_brief(record: ConsentRecord, root: Path) -> list[Hit]:
     """BC506/BC507 for one record; ``brief_file`` is relative to the experiment root."""
     brief = Path(record.protocol.brief_file)
     path = brief if brief.is_absolute() else root / brief
     if not path.is_file():
-        return [(("protocol", "brief_file"), "BC507",
+        return [Hit("BC507", ("protocol", "brief_file"),
                  f"brief file {record.protocol.brief_file!r} not found (relative to {root}); its hash cannot be checked")]
     actual = sha256_file(path)
     if actual != record.protocol.brief_sha256:
-        return [(("protocol", "brief_sha256"), "BC506",
+        return [Hit("BC506", ("protocol", "brief_sha256"),
                  f"brief_sha256 does not match {record.protocol.brief_file} (file has {actual[:12]}..., record says "
                  f"{record.protocol.brief_sha256[:12]}...)")]
     return []
 
 
-def check_reference(key: str, record: ConsentRecord, *, active: bool, conditions: list[str]) -> list[tuple[tuple, str, str]]:
+def check_reference(key: str, record: ConsentRecord, *, active: bool, conditions: list[str]) -> list[Hit]:
     """Hits for the record that params' substrate ``key`` references (located in the record)."""
     hits = []
     if record.substrate != key:
-        hits.append((("substrate",), "BC505",
+        hits.append(Hit("BC505", ("substrate",),
                      f"record is for substrate {record.substrate!r} but params substrate {key!r} references it"))
     if record.coding.decision == "uncoded":
         code = "BC503" if active else "BC504"
         state = "active" if active else "inactive"
-        hits.append((("coding", "decision"), code,
+        hits.append(Hit(code, ("coding", "decision"),
                      f"consent for {state} substrate {key!r} is uncoded: a human must code the responses first"))
     if active:
         reasons = set()
@@ -45,14 +46,12 @@ def check_reference(key: str, record: ConsentRecord, *, active: bool, conditions
                 if "uncoded" not in r:
                     reasons.add(r)
         for r in sorted(reasons):
-            hits.append((("consents_to",), "BC508", f"active substrate {key!r}: {r}"))
+            hits.append(Hit("BC508", ("consents_to",), f"active substrate {key!r}: {r}"))
     return hits
 
 
-def check_supersedes(records: dict[str, tuple[str, ConsentRecord]]) -> list[tuple[str, tuple, str, str]]:
-    """BC509 for each record whose ``supersedes`` names no record id in the set."""
-    out = []
-    for display, rec in records.values():
-        if rec.supersedes and rec.supersedes not in records:
-            out.append((display, ("supersedes",), "BC509", f"supersedes {rec.supersedes!r}, which no record here has as id"))
-    return out
+def check_supersedes(record: ConsentRecord, ids: set[str]) -> list[Hit]:
+    """BC509 when ``record.supersedes`` names no record id in ``ids`` (the records checked)."""
+    if record.supersedes and record.supersedes not in ids:
+        return [Hit("BC509", ("supersedes",), f"supersedes {record.supersedes!r}, which no record here has as id")]
+    return []

@@ -1,34 +1,43 @@
 """BC7xx (and the BC5xx references): ``params.yaml`` itself, and what it points at.
 
-The file is validated against :class:`~babyctl.schemas.Params` with every error
-located at its key's line. Then, relative to the experiment root (the folder
-holding params.yaml): condition inputs exist, Hub revisions are pinned, phrase
-patterns compile, rule codes exist, eval banks exist, and each substrate's
-consent record exists, is coded, and covers what is active (BC5xx).
+The file is validated against :class:`~babyctl.schemas.Params` with every error located at
+its key's line. Then, relative to the experiment root (the folder holding params.yaml):
+condition inputs exist, Hub revisions are pinned, phrase patterns compile, rule codes exist,
+eval banks exist, and each substrate's consent record exists (BC501/BC502). Whether an existing
+record is coded and covers what is active is :func:`.consent.check_reference`'s (the engine
+reads the record once and calls it with :class:`ConsentRef`).
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
-from ...locate import fast_loader, locate, node_tree
+from ...locate import fast_loader
+from ..example import Hit
+from ..finding import RULES, Finding
 from ..loader import Source, check_path, finding
-from ..rules.schema import validate_yaml_data
-
-if TYPE_CHECKING:
-    from ..engine import Run
+from ..schema import validate_yaml_data
 
 _PINNED = re.compile(r"^[0-9a-f]{40}$")
 
 
-def parse_params(src: Source) -> tuple[object | None, list]:
+class ConsentRef(NamedTuple):
+    """A substrate's consent record that exists, for the engine to read and check."""
+
+    key: str  # the substrate's key in params
+    path: Path
+    active: bool
+    conditions: list[str]  # active conditions when the substrate is active, else []
+
+
+def parse_params(src: Source) -> tuple[object | None, list[Finding]]:
     """``(Params or None, findings)`` for a params source already read by the loader."""
     import yaml
 
     from ...schemas.params import Params
 
-    out = []
+    out: list[Finding] = []
     if not src.ok or not src.decodable or src.data is None or not src.data.strip():
         return None, out
     text = src.text()
@@ -43,90 +52,52 @@ def parse_params(src: Source) -> tuple[object | None, list]:
         out.append(finding(src.display, 1, 1, "BC701", "params must be a YAML mapping"))
         return None, out
     params, problems = validate_yaml_data(text, data, Params)
-    for line, col, code, msg in problems:
-        out.append(finding(src.display, line, col, code, msg))
+    for p in problems:
+        out.append(finding(src.display, p.line, p.col, p.code, p.message))
     return params, out
 
 
-def check_params_source(run: "Run", src: Source) -> None:
-    """Path mode: a params.yaml passed explicitly; validated, then its references checked."""
-    params, found = parse_params(src)
-    run.findings.extend(found)
-    if params is not None:
-        check_references(run, src, params, src.path.resolve().parent)
-
-
-def check_references(run: "Run", src: Source, params, root: Path, bad_phrases=None) -> None:
-    """Everything params points at, relative to ``root``; findings located in params.yaml."""
-    tree = []  # composed on first use: most runs have nothing to locate
-    disp = src.display
-
-    def add(loc, code, msg, severity=None):
-        if not tree:
-            tree.append(node_tree(src.text()))
-        line, col = locate(tree[0], loc)
-        run.add(disp, line, col, code, msg, severity)
-
+def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> tuple[list[Hit], list[ConsentRef]]:
+    """Hits (located in params.yaml) for everything params points at, relative to ``root``,
+    and the consent records that exist, for the engine to check."""
+    hits: list[Hit] = []
     for name, cond in params.conditions.items():
         for i, rel in enumerate(cond.inputs):
             if not (root / rel).exists():
-                add(("conditions", name, "inputs", i), "BC702", f"condition {name!r} input {rel!r} does not exist")
+                hits.append(Hit("BC702", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} does not exist"))
     for key, sub in params.substrates.items():
         if sub.hub_id and not (sub.revision and _PINNED.match(sub.revision)):
             got = "no revision" if not sub.revision else f"revision {sub.revision!r} is not a 40-hex commit"
-            add(("substrates", key, "revision" if sub.revision else "hub_id"), "BC703",
-                f"substrate {key!r} ({sub.hub_id}) is not pinned: {got}")
+            hits.append(Hit("BC703", ("substrates", key, "revision" if sub.revision else "hub_id"),
+                            f"substrate {key!r} ({sub.hub_id}) is not pinned: {got}"))
     vp = params.validate_
-    if bad_phrases is None:
-        from ..settings import Settings
-
-        _, bad_phrases = Settings.from_params(params)
     for i, err in bad_phrases:
-        add(("validate", "phrases", i, "pattern"), "BC704", f"phrase pattern does not compile: {err}")
-    from ..finding import RULES
-
+        hits.append(Hit("BC704", ("validate", "phrases", i, "pattern"), f"phrase pattern does not compile: {err}"))
     phrase_codes = {p.code for p in (vp.phrases or [])}
     for code in vp.severity:
         if code not in RULES and code not in phrase_codes:
-            add(("validate", "severity", code), "BC705", f"validate.severity names unknown rule code {code!r}")
+            hits.append(Hit("BC705", ("validate", "severity", code), f"validate.severity names unknown rule code {code!r}"))
     for i, p in enumerate(vp.phrases or []):
         if p.code not in RULES and not p.code.startswith("BC3"):
-            add(("validate", "phrases", i, "code"), "BC705",
-                f"phrase code {p.code!r} is not registered and not in the BC3xx phrasing family")
+            hits.append(Hit("BC705", ("validate", "phrases", i, "code"),
+                            f"phrase code {p.code!r} is not registered and not in the BC3xx phrasing family"))
     stimuli_dir = root / params.stimuli_dir
     for i, bank in enumerate(params.eval.banks):
         if not (stimuli_dir / f"{bank}.jsonl").is_file():
-            add(("eval", "banks", i), "BC706", f"eval bank {bank!r} has no {params.stimuli_dir}/{bank}.jsonl")
-    _check_consent_refs(run, params, root, add)
-
-
-def _check_consent_refs(run: "Run", params, root: Path, add) -> None:
-    from .consent import check_reference
-
+            hits.append(Hit("BC706", ("eval", "banks", i), f"eval bank {bank!r} has no {params.stimuli_dir}/{bank}.jsonl"))
+    refs = []
     active = set(params.active_substrates)
     for key, sub in params.substrates.items():
         loc = ("substrates", key, "consent_record")
         path = root / sub.consent_record
         problem = check_path(path, sub.consent_record)
         is_active = key in active
-        if problem is not None:
-            if problem.code == "BC001":
-                code = "BC501" if is_active else "BC502"
-                state = "active" if is_active else "inactive"
-                add(loc, code, f"consent record {sub.consent_record!r} for {state} substrate {key!r} does not exist")
-            else:
-                add(loc, problem.code, f"consent record {sub.consent_record!r}: {problem.message}")
-            continue
-        display, record = run.load_consent(path)
-        if record is None:
-            continue  # the record's own findings say why
-        conds = list(params.active_conditions) if is_active else []
-        src = _source_for(run, path)
-        for rloc, code, msg in check_reference(key, record, active=is_active, conditions=conds):
-            run.locate_add(src, rloc, code, msg)
-
-
-def _source_for(run: "Run", path: Path) -> Source:
-    import os
-
-    return run.consent_src[Path(os.path.abspath(path))]
+        if problem is None:
+            refs.append(ConsentRef(key, path, is_active, list(params.active_conditions) if is_active else []))
+        elif problem.code == "BC001":
+            state = "active" if is_active else "inactive"
+            hits.append(Hit("BC501" if is_active else "BC502", loc,
+                            f"consent record {sub.consent_record!r} for {state} substrate {key!r} does not exist"))
+        else:
+            hits.append(Hit(problem.code, loc, f"consent record {sub.consent_record!r}: {problem.message}"))
+    return hits, refs

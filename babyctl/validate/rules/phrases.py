@@ -49,14 +49,11 @@ def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
     turns = [(i, content) for i, (role, content) in enumerate(ex.messages) if role == "assistant"]
     if not turns:
         return hits
-    # Gate once per example: a phrase whose hint groups are not all present in the assistant
-    # turns joined by LF cannot pass the per-turn gate in any one turn (no hint holds a LF,
-    # so none spans two turns), so its regex would not run on any turn.
+    # Once per example: a phrase whose hint groups are not all present in the assistant turns
+    # joined by LF cannot pass the per-turn check in any one turn (no hint holds a LF, so none
+    # spans two turns), so its regex would not run on any turn.
     one = len(turns) == 1
     low_all = turns[0][1].lower() if one else "\n".join([c for _, c in turns]).lower()
-    gate = settings.gate_test
-    if gate is not None and not gate(low_all):
-        return hits  # no anchor of any phrase's first hint group: no phrase passes its gate
     seen: dict[str, bool] = {}
     live = [p for p in phrases if _passes(p, low_all, seen)]
     if not live:
@@ -73,7 +70,7 @@ def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
     return hits
 
 
-def check_placeholders(ex: Example) -> list[Hit]:
+def check_placeholders(ex: Example, settings: Settings | None = None) -> list[Hit]:
     hits: list[Hit] = []
     for i, (role, content) in enumerate(ex.messages):
         if role != "assistant":

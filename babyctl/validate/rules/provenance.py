@@ -4,12 +4,13 @@ from __future__ import annotations
 from ...schemas.curriculum import PROVENANCE_FIELDS
 from ..example import Example, Hit
 from ..finding import RULES
+from ..settings import Settings
 
 #: keys seen in the wild that mean a provenance field under another name
 _ALIASES = {"created": ("date", "created_at"), "author": ("authors",), "source": ("origin",)}
 
 
-def check_provenance(ex: Example) -> list[Hit]:
+def check_provenance(ex: Example, settings: Settings | None = None) -> list[Hit]:
     meta = ex.metadata
     if meta is None:
         return [Hit("BC103", (), "no metadata: provenance fields " + ", ".join(PROVENANCE_FIELDS) + " missing")]
@@ -27,8 +28,10 @@ def check_provenance(ex: Example) -> list[Hit]:
     return [Hit("BC103", ("metadata",), "metadata lacks provenance field(s): " + ", ".join(missing) + note)]
 
 
-def check_lint_ignore(ex: Example, known: set[str] | None = None) -> list[Hit]:
-    known = known if known is not None else set(RULES)
+def check_lint_ignore(ex: Example, settings: Settings | None = None) -> list[Hit]:
+    if not ex.ignore:
+        return []
+    known = settings.known_codes if settings is not None else set(RULES)
     unknown = [c for c in sorted(ex.ignore) if c not in known]
     if not unknown:
         return []

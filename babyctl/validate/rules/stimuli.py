@@ -4,20 +4,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..example import Hit
+
 
 @dataclass
 class StimulusIndex:
-    _ids: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _ids: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (display path, line)
 
-    def add(self, path: Path, display: str, line: int, stim) -> list[tuple[tuple, str, str]]:
-        """Hits ``(loc, code, message)`` for one validated :class:`~babyctl.schemas.Stimulus`."""
+    def add(self, path: Path, display: str, line: int, stim) -> list[Hit]:
+        """Hits for one validated :class:`~babyctl.schemas.Stimulus`."""
         hits = []
         first = self._ids.get(stim.id)
         if first is not None:
-            hits.append((("id",), "BC601", f"duplicate stimulus id {stim.id!r} (first at {first[0]}:{first[1]})"))
+            hits.append(Hit("BC601", ("id",), f"duplicate stimulus id {stim.id!r} (first at {first[0]}:{first[1]})"))
         else:
             self._ids[stim.id] = (display, line)
         stem = path.name[: -len(".jsonl")] if path.name.endswith(".jsonl") else path.stem
         if stim.bank != stem:
-            hits.append((("bank",), "BC602", f"bank {stim.bank!r} differs from the file's stem {stem!r}"))
+            hits.append(Hit("BC602", ("bank",), f"bank {stim.bank!r} differs from the file's stem {stem!r}"))
         return hits

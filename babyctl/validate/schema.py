@@ -1,0 +1,75 @@
+"""BC101/BC102: parse JSON and validate it against a pydantic model, locating every error."""
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ValidationError
+
+from ..locate import locate, locate_json, node_tree
+
+
+class Problem(NamedTuple):
+    """A document's problem at ``line:col`` of the text validated (line 1 = its first line)."""
+
+    line: int
+    col: int
+    code: str
+    message: str
+
+
+def _loc_str(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(document)"
+
+
+def _message(err: dict) -> str:
+    msg = err["msg"]
+    if err["type"] == "missing":
+        return f"{_loc_str(err['loc'])}: required field missing"
+    if err["type"] == "extra_forbidden":
+        return f"{_loc_str(err['loc'])}: unknown field (not in the schema)"
+    inp = err.get("input")
+    shown = ""
+    if isinstance(inp, (str, int, float, bool)) or inp is None:
+        r = repr(inp)
+        shown = f" (got {r[:60] + '...' if len(r) > 60 else r})"
+    return f"{_loc_str(err['loc'])}: {msg}{shown}"
+
+
+def validate_json_text(text: str, model: type[BaseModel]) -> tuple[Any | None, list[Problem]]:
+    """Validate JSON ``text`` (one JSONL line or a whole document) against ``model``.
+
+    Returns ``(model_instance_or_None, problems)``, each located in ``text``.
+    Never raises for bad input.
+    """
+    try:
+        return model.model_validate_json(text), []
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+    if any(err["type"] == "json_invalid" for err in errors):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as je:
+            return None, [Problem(je.lineno, je.colno, "BC101", f"invalid JSON: {je.msg}")]
+        except RecursionError:
+            return None, [Problem(1, 1, "BC101", "invalid JSON: nested too deeply")]
+        return None, [Problem(1, 1, "BC101", "invalid JSON: " + errors[0]["msg"])]
+    problems = []
+    for err in errors:
+        line, col = locate_json(text, err["loc"])
+        problems.append(Problem(line, col, "BC102", _message(err)))
+    return None, problems
+
+
+def validate_yaml_data(text: str, data: Any, model: type[BaseModel]) -> tuple[Any | None, list[Problem]]:
+    """Validate already-loaded YAML ``data`` against ``model``; problems located in ``text``."""
+    try:
+        return model.model_validate(data), []
+    except ValidationError as e:
+        tree = node_tree(text)
+        out = []
+        for err in e.errors(include_url=False):
+            line, col = locate(tree, err["loc"])
+            out.append(Problem(line, col, "BC701", _message(err)))
+        return None, out
+
