@@ -67,18 +67,6 @@ def current_items(params: Params, root: Path) -> dict[str, LockItem]:
     return items
 
 
-def _parse(raw: bytes, model, path: Path, what: str, hint: str = ""):
-    """A typed document; JSON syntax errors name their own line, schema errors the key's line."""
-    try:
-        json.loads(raw)
-    except UnicodeDecodeError:
-        raise InputError(f"cannot read {what}: not UTF-8", path=path)
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid {what}: invalid JSON: {e.msg} (column {e.colno}){hint}", path=path,
-                         line=e.lineno)
-    return parse_json_model(raw, model, path, what, hint=hint)
-
-
 def digest(items: dict[str, LockItem]) -> str:
     return sha256_bytes(canonical({k: v.sha256 for k, v in sorted(items.items())}))
 
@@ -106,7 +94,7 @@ def load_lock(root: Path) -> PreregLock | None:
     if not path.exists():
         return None
     raw = read_bytes(path, "pre-registration lock")
-    rec = _parse(raw, PreregLock, path, "pre-registration lock")
+    rec = parse_json_model(raw, PreregLock, path, "pre-registration lock")
     if digest(rec.items) != rec.digest:
         line = locate(node_tree(raw.decode("utf-8", "replace")), ("digest",))[0]
         raise InputError("pre-registration lock was edited by hand: its items do not match its digest "
@@ -133,7 +121,7 @@ def load_amendments(root: Path) -> list[LoadedAmendment]:
     out, seen = [], {}
     for p in sorted(folder.glob("*.json")):
         raw = read_bytes(p, "amendment")
-        rec = _parse(raw, Amendment, p, "amendment", hint=" (see docs/statistics.md)")
+        rec = parse_json_model(raw, Amendment, p, "amendment", hint=" (see docs/statistics.md)")
         a = LoadedAmendment(rec, p, raw.decode("utf-8", "replace"))
         if rec.id in seen:
             raise InputError(f"amendment id {rec.id!r} is also used by {seen[rec.id].name}", path=p,
