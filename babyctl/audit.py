@@ -40,6 +40,7 @@ CHECKS = {
     "c": "pipeline status",
     "d": "adapter provenance + consent",
     "e": "untracked files",
+    "f": "pre-registration lock",
 }
 
 
@@ -285,6 +286,14 @@ def check_untracked(tracked: Tracked, folders: tuple[str, ...] = DATA_FOLDERS) -
     return findings, n
 
 
+def check_prereg(root: Path) -> tuple[list[Finding], int]:
+    """(f) the pre-registration lock parses and matches its digest, amendments are valid, and every
+    deviation from the lock has an amendment (:func:`babyctl.prereg.audit_problems`)."""
+    from .prereg import LOCK, audit_problems
+
+    return [Finding("f", path, msg) for path, msg in audit_problems(root)], int((root / LOCK).exists())
+
+
 # --- all --------------------------------------------------------------------------------------
 def audit(root: str | Path = ".", *, pipeline_status: bool = True) -> AuditResult:
     """Run every check on the repository at ``root``."""
@@ -298,7 +307,8 @@ def audit(root: str | Path = ".", *, pipeline_status: bool = True) -> AuditResul
     hashes = HashCache(root)
     ignore = DvcIgnore(root)
     for key, fn in (("a", lambda: check_lock(tracked, hashes, ignore)), ("b", lambda: check_ledger(tracked, hashes)),
-                    ("d", lambda: check_adapters(tracked, hashes)), ("e", lambda: check_untracked(tracked))):
+                    ("d", lambda: check_adapters(tracked, hashes)), ("e", lambda: check_untracked(tracked)),
+                    ("f", lambda: check_prereg(root))):
         try:
             found, n = fn()
         except InputError as e:  # e.g. a symlink out of the repository

@@ -107,3 +107,19 @@ def test_card_cli_out_file_and_no_adapter(exp, tmp_path):
     assert proc.returncode == 0 and out.read_text().startswith("---\n")
     proc = run_cli("card", "tiny", "--seed", "9", cwd=exp)
     assert proc.returncode == 2 and "no adapter yet" in proc.stderr
+
+
+def test_card_has_a_deviations_section(exp, tmp_path):
+    """The card carries the report's "Deviations from the pre-registration" section (babyctl.prereg)."""
+    import yaml
+
+    _, text = render_card(exp / "params.yaml", "hermes")
+    assert "## Deviations from the pre-registration" in text and "every test in this report is exploratory" in text
+    mine = clone_experiment(exp, tmp_path / "exp")
+    assert run_cli("prereg", "lock", cwd=mine).returncode == 0
+    p = yaml.safe_load((mine / "params.yaml").read_text())
+    p["eval"]["max_new_tokens"] = 16
+    (mine / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    _, text = render_card(mine / "params.yaml", "hermes")
+    assert "**1 unexplained deviation(s)**" in text and "max_new_tokens: 24 -> 16" in text
+    assert framing_findings(text) == []

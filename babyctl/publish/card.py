@@ -255,6 +255,13 @@ def _bibtex(rel: Release) -> str:
     return "## Citation\n\n```bibtex\n" + body + "\n```"
 
 
+def _deviations(rel: Release) -> str:
+    """"Deviations from the pre-registration" (babyctl.prereg): the same section as the report."""
+    from ..prereg import markdown, state
+
+    return "\n".join(markdown(state(rel.params, rel.root))).rstrip()
+
+
 def render(rel: Release) -> str:
     """The full README.md text (YAML front matter + Markdown body)."""
     from huggingface_hub import ModelCard, ModelCardData
@@ -275,6 +282,7 @@ def render(rel: Release) -> str:
         _consent(rel),
         _credits(rel),
         _eval(rel),
+        _deviations(rel),
         _literal(rel),
         _limitations(rel),
         _license(rel, rel.terms),
