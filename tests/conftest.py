@@ -151,6 +151,7 @@ def pipeline_repo(tmp_path_factory) -> Path:
     exp = copy_experiment(base / "exp", with_dvc=True)
     params = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
     params["training"]["seeds"] = [1]
+    params["active_conditions"] = ["core"]  # one condition: the two-condition study is tests/test_report_pipeline.py
     (exp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     dvc(exp, "remote", "add", "-d", "store", str(base / "remote"))
     dvc(exp, "repro")

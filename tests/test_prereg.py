@@ -127,3 +127,12 @@ def test_no_lock_means_exploratory(tmp_path: Path):
     assert prereg.audit_problems(exp) == []
     with pytest.raises(UsageError, match="prereg lock"):
         prereg.amend(load_params(exp / "params.yaml"), exp, "eval", reason="r", by="b")
+
+
+def test_validate_reports_bad_amendments_and_locks_with_file_and_line(locked: Path):
+    """Amendments are validated like review records: `babyctl validate` (the pre-commit hook) too."""
+    assert run_cli("validate", cwd=locked).returncode == 0
+    (locked / "amendments" / "a1.json").write_text(json.dumps(_amendment(item="evaluation"), indent=2))
+    proc = run_cli("validate", cwd=locked)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "amendments/a1.json:4:1: BC513 amendment names item 'evaluation'" in proc.stdout, proc.stdout
