@@ -213,4 +213,10 @@ class Params(P):
             for key in (c.condition, c.against):
                 if key != "baseline" and key not in self.conditions:
                     raise ValueError(f"analysis.contrasts names unknown condition {key!r}")
+            if c.condition == c.against:
+                raise ValueError(f"analysis.contrasts compares {c.condition!r} with itself")
+        for name in self.analysis.primary.contrasts or []:
+            parts = name.split(" - ")
+            if len(parts) != 2 or any(p != "baseline" and p not in self.conditions for p in parts):
+                raise ValueError(f"analysis.primary.contrasts: {name!r} is not 'A - B' with known conditions")
         return self
