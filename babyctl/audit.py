@@ -45,13 +45,18 @@ CHECKS = {
 
 
 @dataclass
-class Finding:
+class AuditFinding:
+    """One audit finding: which check (a-e), the file, what is wrong, expected and actual values."""
+
     check: str  # a..e
     path: str
     message: str
     expected: str | None = None
     actual: str | None = None
     source: str | None = None
+
+
+Finding = AuditFinding  # short name used inside this module
 
 
 @dataclass

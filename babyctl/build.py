@@ -54,7 +54,7 @@ from .study import DEFAULT_PARAMS, TRAIN_FILE, VALID_FILE
 
 
 @dataclass
-class Example:
+class BuildExample:
     """One validated input line and where it came from."""
 
     id: str
@@ -63,6 +63,9 @@ class Example:
     path: str  # relative to the experiment root, POSIX
     line: int
     record: dict
+
+
+Example = BuildExample  # the old name, kept while in-flight branches merge; use BuildExample
 
 
 @dataclass
@@ -107,11 +110,11 @@ def expand_inputs(inputs: list[str], root: Path) -> list[Path]:
     return files
 
 
-def read_examples(path: Path, root: Path) -> tuple[list[Example], bytes]:
+def read_examples(path: Path, root: Path) -> tuple[list[BuildExample], bytes]:
     """Parse and validate every line of one JSONL file; raise on the first bad line."""
     rel = path.relative_to(root).as_posix()
     raw = read_bytes(path, "curriculum file")
-    out: list[Example] = []
+    out: list[BuildExample] = []
     for no, line, obj in parse_jsonl(decode(raw, rel, "curriculum file"), rel, "example"):
         try:
             CurriculumExample.model_validate_json(line)  # JSON mode: ISO dates are dates
@@ -120,13 +123,13 @@ def read_examples(path: Path, root: Path) -> tuple[list[Example], bytes]:
         meta = obj.get("metadata") or {}
         ex_id = meta.get("id") or f"{path.stem}-L{no}-{sha256_bytes(line.encode('utf-8'))[:8]}"
         record = {"messages": obj["messages"], "metadata": {**meta, "id": ex_id}}
-        out.append(Example(id=ex_id, module=meta.get("module") or path.stem,
+        out.append(BuildExample(id=ex_id, module=meta.get("module") or path.stem,
                            author=meta.get("author") or "(unattributed)", path=rel, line=no,
                            record=record))
     return out, raw
 
 
-def split_validation(examples: list[Example], fraction: float, seed: int) -> set[str]:
+def split_validation(examples: list[BuildExample], fraction: float, seed: int) -> set[str]:
     """Ids of the validation examples (see the module docstring)."""
     n_valid = math.floor(len(examples) * fraction + 0.5) if fraction > 0 else 0
     if n_valid == 0:
@@ -144,7 +147,7 @@ def build(condition: str, params: Params, root: str | Path, *, params_path: str 
     cond: Condition = study.condition(params, condition, params_path)
     files = expand_inputs(cond.inputs, root)
 
-    examples: list[Example] = []
+    examples: list[BuildExample] = []
     inputs_meta: list[dict] = []
     per_file: dict[str, int] = {}
     for f in files:
@@ -154,7 +157,7 @@ def build(condition: str, params: Params, root: str | Path, *, params_path: str 
         inputs_meta.append({"path": rel, "sha256": sha256_bytes(raw), "size": len(raw), "examples": len(exs)})
         examples.extend(exs)
 
-    seen: dict[str, Example] = {}
+    seen: dict[str, BuildExample] = {}
     for ex in examples:
         if ex.id in seen:
             first = seen[ex.id]

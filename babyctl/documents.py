@@ -73,12 +73,13 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def find_duplicate_key(text: str) -> tuple[int, str] | None:
-    """(offset, key) of the first key that repeats within one object of JSON ``text``, or None.
+def find_duplicate_key(text: str) -> tuple[int, str, int] | None:
+    """(offset, key, offset of its first occurrence) of the first key that repeats within one
+    object of JSON ``text``, or None.
 
     Only called once a duplicate is known to exist, so it may be a plain character walk.
     """
-    stack: list[dict | None] = []  # a dict per open object ({"keys": set, "expect": bool}), None per array
+    stack: list[dict | None] = []  # a dict per open object ({"keys": {key: offset}, "expect": bool}), None per array
     i, n = 0, len(text)
     while i < n:
         c = text[i]
@@ -90,13 +91,13 @@ def find_duplicate_key(text: str) -> tuple[int, str] | None:
             frame = stack[-1] if stack else None
             if frame is not None and frame["expect"]:
                 if s in frame["keys"]:
-                    return i, s
-                frame["keys"].add(s)
+                    return i, s, frame["keys"][s]
+                frame["keys"][s] = i
                 frame["expect"] = False
             i = j
             continue
         if c == "{":
-            stack.append({"keys": set(), "expect": True})
+            stack.append({"keys": {}, "expect": True})
         elif c == "[":
             stack.append(None)
         elif c in "]}":
@@ -125,10 +126,11 @@ def loads(text: str | bytes, path: str | Path | None = None, *, line: int = 1, w
         return json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey:
         found = find_duplicate_key(text)
-        offset, key = found if found else (0, "?")
+        offset, key, first = found if found else (0, "?", 0)
         ln, col = _position(text, offset)
-        raise InputError(f"invalid JSON: duplicate key {key!r} ({DUPLICATE_KEY_CODE}: a key may appear once "
-                         "per object; other JSON readers would silently keep the last one)",
+        ln0, col0 = _position(text, first)
+        raise InputError(f"{DUPLICATE_KEY_CODE} duplicate key {json.dumps(key)} (first at line {line + ln0 - 1}, "
+                         f"col {col0}); JSON readers would keep the last value",
                          path=path, line=line + ln - 1, col=col)
     except json.JSONDecodeError as e:
         raise InputError(f"invalid JSON: {e.msg}", path=path, line=line + e.lineno - 1, col=e.colno)

@@ -181,7 +181,7 @@ def test_missing_base_model(tmp_path):
     line = _line_of(exp / "params.yaml", "local_path:")
     assert proc.returncode == 2
     assert (f"babyctl: error: params.yaml:{line}: substrate 'tiny': no base model weights "
-            "(*.safetensors) at models/base/tiny (run: babyctl tiny-model)") in proc.stderr
+            "(*.safetensors or *.bin) at models/base/tiny (run: babyctl tiny-model)") in proc.stderr
 
 
 def test_corrupt_tokenizer(ready):

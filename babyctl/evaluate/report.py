@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import prereg
-from ..config import experiment_root, load_params
 from ..consent import load_consent
 from ..documents import read_jsonl
-from ..study import eval_root
+from ..study import Study, eval_root
 from ..errors import BabyctlError, InputError, IntegrityError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text
 from ..provenance import base_fields, file_hash
@@ -368,12 +367,16 @@ def consent_notes(params: Params, root: Path) -> list[str]:
     return notes
 
 
-def build_report(params_path: str | Path = "params.yaml", *, allow_incomplete: bool = False) -> ReportResult:
-    """Write the report, plots and metrics; see the module docstring."""
+def build_report(study_or_params: Study | str | Path, *, allow_incomplete: bool = False) -> ReportResult:
+    """Write the report, plots and metrics; see the module docstring.
+
+    ``study_or_params``: a loaded :class:`~babyctl.study.Study` or the path of params.yaml.
+    ``allow_incomplete``: report missing or short runs as INCOMPLETE instead of refusing.
+    """
     from .plots import plot_contrasts, plot_signal
 
-    params = load_params(params_path)
-    root = experiment_root(params_path)
+    loaded = Study.of(study_or_params)
+    params, root, params_path = loaded.params, loaded.root, loaded.params_path
     included, left_out = find_scores(root, params)
     missing = completeness(root, params)
     if missing and not allow_incomplete:
@@ -399,7 +402,7 @@ def build_report(params_path: str | Path = "params.yaml", *, allow_incomplete: b
     if findings:  # before writing anything: a report that breaks the wording condition is not written
         raise IntegrityError("report wording is not neutral (rename the signal or description in "
                              "params.yaml): " + "; ".join(str(f) for f in findings[:5]),
-                             path=Path(params_path))
+                             path=params_path or root)
     result = ReportResult(analysis=a, included=included, left_out=left_out, missing=missing)
     reports = root / "reports"
     prov = Provenance(**base_fields("babyctl report", root), inputs=[file_hash(p, root) for p in included],

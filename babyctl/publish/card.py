@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any, Iterable
 
-from ..schemas.consent import Condition
+from ..schemas.consent import ConsentCondition
 from ..tracked import load_lock, recorded_md5, stage_of
 from .licenses import LicenseTerms
 from .release import Release
@@ -139,7 +139,7 @@ def _provenance(rel: Release) -> str:
     return "\n".join(lines)
 
 
-def _honoured(cond: Condition) -> str:
+def _honoured(cond: ConsentCondition) -> str:
     return HONOURED_BY.get(cond.kind, HONOURED_BY["other"])
 
 

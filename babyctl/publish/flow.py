@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fsutil import sha256_bytes
-from ..study import run_label
+from ..study import Study, run_label
 from . import card as card_mod
-from .gates import Finding, evaluate
+from .gates import GateFinding, evaluate
 from .hub import PushResult, push, resolve_token
 from .licenses import LicenseText, license_text
 from .release import Release, resolve
@@ -15,12 +15,15 @@ from .stage import stage, staged_files
 
 
 @dataclass
-class Outcome:
+class PublishOutcome:
     release: Release
     staged: Path
     card_sha256: str
-    warnings: list[Finding] = field(default_factory=list)
+    warnings: list[GateFinding] = field(default_factory=list)
     pushed: PushResult | None = None
+
+
+Outcome = PublishOutcome  # the old name, kept while in-flight branches merge; use PublishOutcome
 
 
 def _license_text(rel: Release) -> LicenseText | None:
@@ -30,23 +33,23 @@ def _license_text(rel: Release) -> LicenseText | None:
     return license_text(rel.root, rel.terms, local)
 
 
-def render_card(params_path: str | Path, substrate: str, *, condition: str | None = None, seed: int | None = None,
+def render_card(study_or_params: Study | str | Path, substrate: str, *, condition: str | None = None, seed: int | None = None,
                 repo_id: str | None = None) -> tuple[Release, str]:
     """Resolve the run and render its model card (README.md text)."""
-    rel = resolve(params_path, substrate, condition=condition, seed=seed, repo_id=repo_id)
+    rel = resolve(study_or_params, substrate, condition=condition, seed=seed, repo_id=repo_id)
     return rel, card_mod.render(rel)
 
 
-def publish(params_path: str | Path, substrate: str, *, condition: str | None = None, seed: int | None = None,
+def publish(study_or_params: Study | str | Path, substrate: str, *, condition: str | None = None, seed: int | None = None,
             repo_id: str | None = None, dry_run: bool = False, private: bool = False,
-            endpoint: str | None = None, token: str | None = None) -> Outcome:
+            endpoint: str | None = None, token: str | None = None) -> PublishOutcome:
     """Gate, stage and (unless ``dry_run``) push one run's adapter.
 
     Raises :class:`~babyctl.errors.GateRefused` listing every refusal; a dry run
     stages even when only the tree state or the missing full license text would
     refuse a real publish, and returns those as warnings.
     """
-    rel, text = render_card(params_path, substrate, condition=condition, seed=seed, repo_id=repo_id)
+    rel, text = render_card(study_or_params, substrate, condition=condition, seed=seed, repo_id=repo_id)
     lic = _license_text(rel)
     report = evaluate(rel, text, lic or LicenseText(text="", source="(unknown license)"))
     what = f"{run_label(rel.substrate, rel.condition, rel.seed)} -> {rel.repo_id}"
@@ -55,7 +58,7 @@ def publish(params_path: str | Path, substrate: str, *, condition: str | None = 
         token = resolve_token(token)  # fail before staging when there is no token at all
     assert lic is not None  # an unknown license is a hard refusal above
     folder = stage(rel, text, lic)
-    outcome = Outcome(rel, folder, sha256_bytes(text.encode("utf-8")), warnings)
+    outcome = PublishOutcome(rel, folder, sha256_bytes(text.encode("utf-8")), warnings)
     if dry_run:
         return outcome
     p = rel.provenance

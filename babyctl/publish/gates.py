@@ -25,6 +25,7 @@ from ..documents import read_json
 from ..errors import GateRefused, InputError
 from ..fsutil import md5_file, sha256_bytes, sha256_file
 from ..provenance import git_state
+from ..study import DEFAULT_PARAMS
 from ..tracked import load_lock, pipeline_status, recorded_md5, stage_of
 from .card import CREDITS_HEADING, NON_METAPHOR_HEADING
 from .licenses import LicenseText
@@ -35,7 +36,7 @@ SOFT_ON_DRY_RUN = frozenset({"tree", "license-text"})
 
 
 @dataclass(frozen=True)
-class Finding:
+class GateFinding:
     gate: str
     reason: str
     where: str  #: the record or file the reason is about
@@ -44,14 +45,17 @@ class Finding:
         return f"[{self.gate}] {self.where}: {self.reason}"
 
 
+Finding = GateFinding  # the old name, kept while in-flight branches merge; use GateFinding
+
+
 @dataclass
 class GateReport:
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[GateFinding] = field(default_factory=list)
 
     def add(self, gate: str, reason: str, where: str | Path) -> None:
-        self.findings.append(Finding(gate, reason, str(where)))
+        self.findings.append(GateFinding(gate, reason, str(where)))
 
-    def split(self, dry_run: bool) -> tuple[list[Finding], list[Finding]]:
+    def split(self, dry_run: bool) -> tuple[list[GateFinding], list[GateFinding]]:
         """(refusals, warnings) for a real publish or a dry run."""
         if not dry_run:
             return list(self.findings), []
@@ -59,7 +63,7 @@ class GateReport:
         soft = [f for f in self.findings if f.gate in SOFT_ON_DRY_RUN]
         return hard, soft
 
-    def raise_if_refused(self, *, dry_run: bool, what: str) -> list[Finding]:
+    def raise_if_refused(self, *, dry_run: bool, what: str) -> list[GateFinding]:
         """Raise :class:`GateRefused` listing every refusal; return the warnings."""
         hard, soft = self.split(dry_run)
         if hard:
@@ -221,7 +225,7 @@ def check_provenance(rel: Release, report: GateReport) -> None:
 
 
 def check_license(rel: Release, text: LicenseText, report: GateReport) -> None:
-    params_rel = rel.params_path.name
+    params_rel = rel.params_path.name if rel.params_path else DEFAULT_PARAMS
     if rel.terms is None:
         from .licenses import KNOWN
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import study
-from ..config import experiment_root, load_params
 from ..consent import LoadedConsent, load_consent
 from ..documents import parse_json_model, read_bytes, read_json
 from ..errors import InputError, UsageError
@@ -30,7 +29,7 @@ class Release:
     """Everything ``card``, ``gates`` and ``stage`` need about one run."""
 
     root: Path
-    params_path: Path
+    params_path: Path | None  #: None for a study loaded from a Params object with no file
     params: Params
     substrate: str
     sub: Substrate
@@ -99,16 +98,15 @@ def _load_eval(root: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def resolve(params_path: str | Path, substrate: str, *, condition: str | None = None, seed: int | None = None,
+def resolve(study_or_params: study.Study | str | Path, substrate: str, *, condition: str | None = None, seed: int | None = None,
             repo_id: str | None = None) -> Release:
     """Locate the run and load its provenance, consent record and license terms.
 
     Raises :class:`UsageError` for an unknown substrate/condition or invalid repo id,
     and :class:`InputError` when the run has no adapter yet.
     """
-    params_path = Path(params_path)
-    params = load_params(params_path)
-    root = experiment_root(params_path)
+    loaded = study.Study.of(study_or_params)
+    params, root, params_path = loaded.params, loaded.root, loaded.params_path
     sub = study.substrate(params, substrate, params_path)
     condition = condition or params.active_conditions[0]
     study.condition(params, condition, params_path)

@@ -10,10 +10,10 @@ import importlib
 #: public name -> the submodule defining it; submodules are imported on first use (validating a
 #: curriculum file needs no consent, params or provenance models built)
 _WHERE = {
-    "Condition": "consent", "ConsentRecord": "consent", "Decision": "consent",
+    "Condition": "consent", "ConsentCondition": "consent", "ConsentRecord": "consent", "Decision": "consent",
     "PROVENANCE_FIELDS": "curriculum", "CurriculumExample": "curriculum", "ExampleMetadata": "curriculum",
     "Message": "curriculum",
-    "Params": "params", "Substrate": "params",
+    "Params": "params", "Substrate": "params", "StudyCondition": "params",
     "AdapterProvenance": "provenance", "Provenance": "provenance",
     "ReviewRecord": "review",
     "Amendment": "prereg", "PreregLock": "prereg",
@@ -47,7 +47,7 @@ def __getattr__(name: str):
 __all__ = [
     "MODELS",
     "AdapterProvenance",
-    "Condition",
+    "ConsentCondition",
     "ConsentRecord",
     "CurriculumExample",
     "Decision",
@@ -58,5 +58,6 @@ __all__ = [
     "Provenance",
     "ReviewRecord",
     "Stimulus",
+    "StudyCondition",
     "Substrate",
 ]

@@ -62,11 +62,16 @@ class Coding(Strict):
         return self
 
 
-class Condition(Strict):
+class ConsentCondition(Strict):
+    """A condition the participant attached to their consent (not a study condition of params.yaml)."""
+
     id: Slug
     text: NonEmptyStr
     kind: ConditionKind = "other"
     scope: ConditionScope
+
+
+Condition = ConsentCondition  # the old name, kept while other branches merge; use ConsentCondition
 
 
 class Consented(Strict):
@@ -92,7 +97,7 @@ class ConsentRecord(Strict):
     protocol: Protocol
     responses: list[Response] = Field(min_length=1)
     coding: Coding
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[ConsentCondition] = Field(default_factory=list)
     consents_to: Consented = Field(default_factory=Consented)
     participant_credit: str | None = None
     supersedes: Slug | None = None

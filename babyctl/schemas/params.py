@@ -33,6 +33,8 @@ class Substrate(P):
 
 
 class Condition(P):
+    """A study condition: a training-set recipe (not a condition attached to a consent record)."""
+
     description: str = ""
     inputs: list[str] = Field(min_length=1, description="Curriculum files or folders, in module order")
     order: Literal["sequential", "shuffled"] = "sequential"
@@ -42,6 +44,9 @@ class Condition(P):
     role: Literal["treatment", "control"] = Field(
         default="treatment", description="treatment or control: the default contrasts compare each "
         "treatment with each control of the same substrate (docs/statistics.md)")
+
+
+StudyCondition = Condition  # the name babyctl.schemas exports
 
 
 class Lora(P):

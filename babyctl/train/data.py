@@ -2,7 +2,7 @@
 
 Read top to bottom:
 
-1. :func:`load_examples` parses the JSONL file into :class:`Example` (messages + id + line).
+1. :func:`load_examples` parses the JSONL file into :class:`TrainingExample` (messages + id + line).
 2. :func:`encode_example` renders one conversation with the *tokenizer's own* chat template
    (``apply_chat_template`` -- no prompt strings are built here) and builds labels that are
    the token id on assistant tokens and ``-100`` everywhere else (system and user turns stay in
@@ -34,10 +34,13 @@ IGNORE = -100  # label of a token that carries no loss (PyTorch cross-entropy's 
 
 
 @dataclass(frozen=True)
-class Example:
+class TrainingExample:
     id: str
     line: int
     messages: list[dict[str, str]]
+
+
+Example = TrainingExample  # the old name, kept while in-flight branches merge; use TrainingExample
 
 
 @dataclass(frozen=True)
@@ -74,14 +77,14 @@ class EncodedDataset:
 
 
 # --- 1. load ---------------------------------------------------------------------------------
-def load_examples(path: str | Path) -> list[Example]:
+def load_examples(path: str | Path) -> list[TrainingExample]:
     """Parse a build output; errors name the file and line. An empty file is an error."""
     path = Path(path)
     examples = []
     text = read_text(path, "training data", " (run: babyctl build <condition>)")
     for lineno, _, ex in read_jsonl_models(path, CurriculumExample, "curriculum example", text=text):
         ex_id = ex.metadata.id if ex.metadata and ex.metadata.id else f"line-{lineno}"
-        examples.append(Example(id=ex_id, line=lineno,
+        examples.append(TrainingExample(id=ex_id, line=lineno,
                                 messages=[m.model_dump() for m in ex.messages]))
     if not examples:
         raise InputError("training data is empty: no examples to train on", path=path)

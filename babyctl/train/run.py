@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import study
-from ..config import experiment_root, load_params
 from ..errors import GateRefused, InputError, IntegrityError, UsageError
 from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text, md5_file, sha256_file
 from ..provenance import base_fields, file_hash, utc_now
@@ -82,13 +81,15 @@ def resolve_source(root: Path, params_path: Path, key: str, sub: Substrate) -> t
 
 
 # --- the run -----------------------------------------------------------------------------------
-def train(params_path: str | Path, *, substrate: str, condition: str, seed: int, backend: str = "auto",
-          progress: bool = True) -> TrainResult:
-    """Train one adapter; see the module docstring for the steps. Returns where it went."""
+def train(study_or_params: "study.Study | str | Path", *, substrate: str, condition: str, seed: int,
+          backend: str = "auto", progress: bool = True) -> TrainResult:
+    """Train one adapter; see the module docstring for the steps. Returns where it went.
+
+    ``study_or_params``: a loaded :class:`~babyctl.study.Study` or the path of params.yaml.
+    """
     started = utc_now()
-    params_path = Path(params_path)
-    params = load_params(params_path)
-    root = experiment_root(params_path)
+    loaded = study.Study.of(study_or_params)
+    params, root, params_path = loaded.params, loaded.root, loaded.params_path
     sub = lookup(params, params_path, substrate, condition)
     data_file = study.train_data(root, condition)
     if not data_file.is_file():
