@@ -264,7 +264,10 @@ def audit_problems(root: Path) -> list[tuple[str, str]]:
     try:
         st = state(load_params(root / "params.yaml"), root)
     except InputError as e:
-        where = Path(e.path).resolve().relative_to(root).as_posix() if e.path else LOCK.as_posix()
+        where = LOCK.as_posix()
+        if e.path:
+            p = Path(e.path).resolve()
+            where = p.relative_to(root.resolve()).as_posix() if p.is_relative_to(root.resolve()) else str(p)
         return [(where + (f":{e.line}" if e.line else ""), e.message)]
     return [(LOCK.as_posix(), f"unexplained deviation from the pre-registration: {d.item} ({d.kind}: "
              f"{d.detail})") for d in st.unexplained]
