@@ -123,3 +123,18 @@ def test_card_has_a_deviations_section(exp, tmp_path):
     _, text = render_card(mine / "params.yaml", "hermes")
     assert "**1 unexplained deviation(s)**" in text and "max_new_tokens: 24 -> 16" in text
     assert framing_findings(text) == []
+
+
+def test_card_evaluation_lists_the_contrasts_of_its_condition(exp, tmp_path):
+    mine = clone_experiment(exp, tmp_path / "exp")
+    rec = {"kind": "contrast", "substrate": "hermes", "contrast": "core - neutral", "bank": "jailbreak",
+           "signal": "refusal", "family": "primary", "estimate": 0.12, "ci_low": -0.03, "ci_high": 0.27,
+           "p": 0.12, "p_adjusted": 0.12}
+    other = {**rec, "substrate": "dolphin"}
+    (mine / "metrics").mkdir(exist_ok=True)
+    (mine / "metrics" / "eval.json").write_text(json.dumps({"records": [rec, other]}))
+    _, text = render_card(mine / "params.yaml", "hermes")
+    section = text.split("## Evaluation")[1].split("\n## ")[0]
+    assert ("| core - neutral \\| jailbreak \\| refusal (primary) | +0.120 [-0.030, +0.270], p 0.120, "
+            "adjusted p 0.120 |") in section
+    assert section.count("+0.120") == 1 and framing_findings(text) == []

@@ -44,6 +44,28 @@ def eval_json(a: Analysis, *, confidence: float, complete: bool, missing: list[s
             "rates": rates, "judges": judges, "deviations": deviations}
 
 
+def contrasts_for(data: dict, substrate: str, condition: str) -> list[tuple[str, str]]:
+    """(measure, value) rows of a ``metrics/eval.json`` for one substrate's condition (on either side
+    of a contrast), for the model card: ``core - neutral | jailbreak | refusal (primary)`` ->
+    ``+0.120 [-0.030, +0.270], p 0.120, adjusted p 0.120``."""
+    def f(x) -> str:
+        return "n/a" if x is None else f"{x:+.3f}"
+
+    def p(x) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    out = []
+    for r in data.get("records", []):
+        if r.get("kind") != "contrast" or r.get("substrate") != substrate:
+            continue
+        if condition not in str(r.get("contrast", "")).split(" - "):
+            continue
+        out.append((f"{r['contrast']} | {r['bank']} | {r['signal']} ({r['family']})",
+                    f"{f(r.get('estimate'))} [{f(r.get('ci_low'))}, {f(r.get('ci_high'))}], p {p(r.get('p'))}, "
+                    f"adjusted p {p(r.get('p_adjusted'))}"))
+    return out
+
+
 def headline_name(c: ContrastResult) -> str:
     a, b = c.contrast.split(" - ")
     return f"{c.substrate}.{a}-vs-{b}.{c.bank}.{c.signal}.json"

@@ -188,10 +188,16 @@ def _eval(rel: Release) -> str:
         parts = re.split(r"[./]", key)
         return rel.substrate in parts and (rel.condition in parts or "baseline" in parts)
 
-    leaves = [(k, v) for k, v in _flatten(data) if wanted(k) and isinstance(v, (int, float, str, bool))][:60]
-    lines.append("Measured differences between this adapter and the base model on the study's stimuli, "
-                 "as recorded in `metrics/eval.json` (descriptive; see the study report for method and "
-                 "uncertainty):")
+    if "records" in data:  # one record per contrast (babyctl.evaluate.metrics)
+        from ..evaluate.metrics import contrasts_for
+
+        leaves = contrasts_for(data, rel.substrate, rel.condition)[:60]
+    else:
+        leaves = [(k, v) for k, v in _flatten(data) if wanted(k) and isinstance(v, (int, float, str, bool))][:60]
+    lines.append("Measured differences between this adapter's condition and the study's other arms (the "
+                 "base model included) on the study's stimuli, as recorded in `metrics/eval.json`: "
+                 "difference in rate [interval over training seeds and stimuli], p and Holm-adjusted p; "
+                 "see the study report for the method:")
     lines.append("")
     lines.append(_table(("measure", "value"), leaves) if leaves else
                  f"`metrics/eval.json` holds no entries for substrate `{rel.substrate}`.")
