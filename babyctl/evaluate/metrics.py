@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .analysis import BASELINE, EXPLORATORY, PRIMARY, Analysis, ContrastResult
+from .analysis import Analysis, ContrastResult
 
 
 def num(x) -> float | None:
@@ -141,6 +141,3 @@ def variance_tsv(a: Analysis) -> str:
             lines.append([f"{r.substrate}/{r.condition}", r.bank, r.signal, name, _f(v), _f(shares[name])])
     return head + "".join("\t".join(x) + "\n" for x in lines)
 
-
-__all__ = ["BASELINE", "EXPLORATORY", "PRIMARY", "eval_json", "headline", "rates_tsv", "contrasts_tsv",
-           "variance_tsv"]
