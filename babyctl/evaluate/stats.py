@@ -42,7 +42,7 @@ with sampling) are random, so it gets an interval too.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -330,19 +330,3 @@ def fleiss_kappa(table: Sequence[Sequence[int]]) -> float:
     if p_e == 1:
         return math.nan
     return float((p_bar - p_e) / (1 - p_e))
-
-
-@dataclass
-class SeedSpread:
-    """Each training seed's own rate (for the report and the plots' seed-level points)."""
-
-    per_seed: dict = field(default_factory=dict)
-
-    @property
-    def n(self) -> int:
-        return len(self.per_seed)
-
-    @property
-    def sd(self) -> float | None:
-        vals = list(self.per_seed.values())
-        return float(np.std(vals, ddof=1)) if len(vals) > 1 else None
