@@ -106,7 +106,7 @@ def rates_tsv(a: Analysis) -> str:
 
 def contrasts_tsv(a: Analysis) -> str:
     """Every contrast's interval, plus one row per training seed of its first arm: that seed's
-    rate minus the other arm's rate (the seed-level points beside the interval)."""
+    rate minus the other arm's rate (the per-seed points beside the interval)."""
     rate = {(r.substrate, r.condition, r.bank, r.signal): r for r in a.rates}
     head = "label\tid\tfamily\tkind\tseed\tvalue\tci_low\tci_high\tp\tp_adjusted\n"
     lines = []

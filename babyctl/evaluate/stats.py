@@ -50,7 +50,7 @@ import numpy as np
 METHOD = ("crossed random effects (training seeds x stimuli, repeats nested): ANOVA "
           "mean-square variance terms, t interval with Satterthwaite df (Clark 1973; Satterthwaite 1946; "
           "Searle, Casella & McCulloch 1992)")
-#: fewest seeds per trained arm for seed-level inference to be reported as such
+#: fewest seeds per trained arm for inference at the level of training seeds to be reported as such
 MIN_SEEDS = 3
 
 
