@@ -82,7 +82,7 @@ def plot_contrasts(a: Analysis, substrate: str, path: Path, *, confidence: float
     rows = sorted({(c.contrast, c.bank) for c in comps})
     names = sorted({c for c, _ in rows})
     color = {c: _COLORS[(i + 1) % len(_COLORS)] for i, c in enumerate(names)}
-    fig, axes = plt.subplots(1, len(signals), figsize=(2.0 + 2.8 * len(signals), max(3.2, 1.8 + 0.38 * len(rows))),
+    fig, axes = plt.subplots(1, len(signals), figsize=(max(7.5, 2.5 + 2.8 * len(signals)), max(3.4, 2.0 + 0.38 * len(rows))),
                              sharey=True, squeeze=False)
     ys = {r: len(rows) - 1 - i for i, r in enumerate(rows)}
     by = {(c.contrast, c.bank, c.signal): c for c in comps}
@@ -108,6 +108,6 @@ def plot_contrasts(a: Analysis, substrate: str, path: Path, *, confidence: float
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(list(ys.values()))
     axes[0][0].set_yticklabels([f"{name} | {bank}" for name, bank in ys], fontsize=9)
-    fig.suptitle(f"Substrate '{substrate}': contrasts, percentage points\n({confidence:.0%} interval over seeds "
-                 "and stimuli; hollow dots: single seeds; filled: primary family)", fontsize=11)
+    fig.suptitle(f"Substrate '{substrate}': contrasts, percentage points\n{confidence:.0%} interval over seeds "
+                 "and stimuli; hollow dots: single seeds;\nfilled marker: primary family", fontsize=10)
     return _save(fig, plt, path)
