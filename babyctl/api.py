@@ -87,16 +87,17 @@ def validate_files(paths: Iterable[str | Path], study: StudyLike | None = None,
 
 
 def build_condition(study: StudyLike, condition: str, root: str | Path | None = None) -> "BuildResult":
-    """Build ``data/build/<condition>/`` (train.jsonl, valid.jsonl, dataset card) deterministically."""
+    """Build the condition's build folder (``study.build_dir``: train.jsonl, valid.jsonl, dataset card)
+    deterministically."""
     from .build import build
 
     s = Study.of(study, root)
-    return build(condition, s.params, s.root, params_path=s.params_path)
+    return build(condition, s.params, s.root, params_path=s.shown_params_path)
 
 
 def train_adapter(study: StudyLike, *, substrate: str, condition: str, seed: int, backend: str = "auto",
                   progress: bool = False, root: str | Path | None = None) -> "TrainResult":
-    """Train one LoRA adapter (consent gate first) into ``models/<S>/<C>/seed-<N>/``."""
+    """Train one LoRA adapter (consent gate first) into its run folder (``study.run_dir``)."""
     from .train.run import train
 
     return train(Study.of(study, root), substrate=substrate, condition=condition, seed=seed, backend=backend,

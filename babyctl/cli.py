@@ -207,6 +207,47 @@ def train(
     typer.echo(f"{shown} ({result.backend}, {result.steps} steps, final loss {result.final_loss:.4f})")
 
 
+# --- profile, export (issue 16) ---------------------------------------------------------------
+@app.command("profile")
+def profile_cmd(
+    name: str = typer.Argument(..., help="Profile name: a file profiles/NAME.yaml (tiny, 8b)."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Write a settings profile's values into params.yaml (comments kept); lists what changed.
+
+    Then `dvc params diff` shows the switch and `dvc repro` re-runs what depends on it.
+
+    Example: babyctl profile 8b
+    """
+    from .profiles import apply_profile
+
+    changed = apply_profile(params, name)
+    for key in changed:
+        typer.echo(f"{params}: {key}")
+    typer.echo(f"profile {name}: {len(changed)} setting(s) changed")
+
+
+@app.command("export")
+def export_cmd(
+    substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
+    condition: str = typer.Option(..., "--condition", help="Condition key in params.yaml."),
+    seed: int = typer.Option(..., "--seed", help="Training seed of the adapter."),
+    merged: bool = typer.Option(False, "--merged", help="Merge the adapter into 16-bit base weights."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Default: exports/<S>/<C>/seed-<N>-merged."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Export a trained adapter; --merged writes merged 16-bit safetensors + provenance.
+
+    Example: babyctl export --substrate tiny --condition core --seed 1 --merged
+    """
+    from .export import export_merged
+
+    if not merged:
+        raise typer.BadParameter("only --merged export exists (the adapter folder is the unmerged export)")
+    result = export_merged(params, substrate=substrate, condition=condition, seed=seed, out=out)
+    typer.echo(f"{_shown(result)} (merged, provenance.json points at the adapter's)")
+
+
 # --- eval, report (issue 5) --------------------------------------------------------------------
 def _shown(path: Path) -> str:
     """``path`` relative to the working folder when it is inside it."""
@@ -223,6 +264,8 @@ def eval_cmd(
     condition: Optional[str] = typer.Option(None, "--condition", help="Condition of the adapter."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter."),
     params: Path = ParamsOpt,
+    backend: str = typer.Option("hf", "--backend", help="hf (default, CPU or GPU) or vllm (GPU, eval-vllm extra)."),
+    all_runs: bool = typer.Option(False, "--all", help="Baseline + every active condition x seed, one engine."),
 ) -> None:
     """Greedy completions over the stimulus banks, then surface signals (+ judges if configured).
 
@@ -230,10 +273,19 @@ def eval_cmd(
     provenance. An interrupted run resumes without redoing finished rows.
 
     Example: babyctl eval --substrate tiny --condition core --seed 1
-    """
-    from .evaluate.command import evaluate
 
-    gen, scored = evaluate(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed)
+    Example (GPU, all adapters of a substrate in one vLLM engine): babyctl eval --substrate hermes --all --backend vllm
+    """
+    from .evaluate.backends import make
+    from .evaluate.command import evaluate, evaluate_substrate
+
+    if all_runs:  # issue 16: every adapter of a substrate through one backend (vLLM: one engine)
+        for gen, scored in evaluate_substrate(params, substrate=substrate, backend=backend):
+            typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "
+                       f"{gen.reused} reused; {backend})")
+        return
+    gen, scored = evaluate(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed,
+                           backend=make(backend))
     if gen.stale is not None:
         typer.echo(f"note: rows made with other settings were moved to {_shown(gen.stale)}", err=True)
     typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "

@@ -63,6 +63,12 @@ def train_metrics_paths(root: str | Path, substrate: str, condition: str, seed: 
     return base.with_name(base.name + ".json"), base.with_name(base.name + ".loss.tsv")
 
 
+def train_valid_loss_path(root: str | Path, substrate: str, condition: str, seed: int) -> Path:
+    """``metrics/train/<S>/<C>/seed-<N>.valid.tsv``: validation loss per evaluation (DVC plots)."""
+    base = Path(root) / "metrics" / "train" / run_label(substrate, condition, seed)
+    return base.with_name(base.name + ".valid.tsv")
+
+
 def eval_root(root: str | Path) -> Path:
     """``eval/``: every eval run's folder is below it."""
     return Path(root) / "eval"
@@ -71,6 +77,12 @@ def eval_root(root: str | Path) -> Path:
 def eval_dir(root: str | Path, substrate: str, condition: str | None = None, seed: int | None = None) -> Path:
     """``eval/<S>/baseline`` or ``eval/<S>/<C>/seed-<N>``."""
     return eval_root(root) / run_label(substrate, condition, seed)
+
+
+def export_dir(root: str | Path, substrate: str, condition: str, seed: int) -> Path:
+    """``exports/<S>/<C>/seed-<N>-merged``: a run's adapter merged into its base (``babyctl export``)."""
+    base = Path(root) / "exports" / run_label(substrate, condition, seed)
+    return base.with_name(base.name + "-merged")
 
 
 def release_dir(root: str | Path, substrate: str, condition: str, seed: int) -> Path:
@@ -96,6 +108,19 @@ def valid_data(root: str | Path, condition: str) -> Path:
 def train_data_rel(condition: str) -> str:
     """``data/build/<C>/train.jsonl`` as the POSIX string provenance records."""
     return f"{BUILD_DIR}/{condition}/{TRAIN_FILE}"
+
+
+def shown(path: str | Path | None) -> Path | None:
+    """``path`` as a message shows it: relative to the working directory when it lies below it."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_absolute():
+        try:
+            return path.relative_to(Path.cwd())
+        except (ValueError, OSError):
+            return path
+    return path
 
 
 # --- params look-ups --------------------------------------------------------------------------
@@ -188,11 +213,17 @@ class Study:
             return cls(params=study, root=root, params_path=path if path.is_file() else None)
         return cls.load(study)
 
+    @property
+    def shown_params_path(self) -> Path | None:
+        """params.yaml as errors name it: relative to the working directory when it lies below it
+        (``params.yaml:17`` when run from the experiment root), else absolute."""
+        return shown(self.params_path)
+
     def substrate(self, key: str) -> Substrate:
-        return substrate(self.params, key, self.params_path)
+        return substrate(self.params, key, self.shown_params_path)
 
     def condition(self, key: str) -> Condition:
-        return condition(self.params, key, self.params_path)
+        return condition(self.params, key, self.shown_params_path)
 
     def line(self, *loc: str | int) -> int | None:
         return params_line(self.params_path, *loc)

@@ -1,90 +1,94 @@
-"""Speed of ``babyctl validate`` (issue 2). Run: ``.venv/bin/python benchmarks/validate_speed.py``.
+"""Speed and memory of ``babyctl validate`` against references measured in the same run.
+Run: ``.venv/bin/python benchmarks/validate_speed.py [RUNS]`` (needs ``../shared/three-babies``).
 
-Targets (this 2-core machine):
-* cold ``babyctl validate`` of an experiment with a 271-example curriculum: <= 0.5 s
-* cold ``babyctl --help``: <= 0.3 s
-* 100k examples: >= 20k examples/s (cold CLI run over one 100k-line file, start-up included)
+Targets (issue 12):
 
-Each cold figure is a fresh process of the installed ``babyctl`` console script (as
-pre-commit runs it); we report the median and best of several runs,
-since other processes share the machine. Examples are generated (seeded), never copied
-from real data: Zipf-distributed pseudo-words, 1-3 exchanges, an optional system turn.
+* cold ``babyctl validate`` of the real upstream curriculum (``../shared/three-babies/curriculum``)
+  <= 0.5 s, reported with its ratio to a cold bare ``json.loads`` loop over the same files;
+* >= 5,000 examples/s on 100k English-like examples, recombined from the upstream turns'
+  sentences (built in a temporary folder: no upstream text enters the project);
+* peak memory at 100k examples <= 150 MiB (the process tree: validate and any workers,
+  sampled every 20 ms; RSS summed, and PSS, which counts pages the workers share once).
 
-When ``../shared/three-babies`` is present, two more 100k figures on English text, built in a
-temporary folder from the upstream curriculum's turns (nothing is written into the project):
-
-* ``english``: turns made of 2-6 sentences drawn at random from the upstream turns, so the
-  phrase rules see real English (their pre-gate passes on most turns) and duplicates are rare;
-* ``duplicate-heavy`` (``--duplicate-heavy``, slow): whole upstream turns recombined, so each of
-  about 900 assistant turns recurs ~100 times: the near-duplicate search's worst case.
+Other jobs may share the machine: the load average is printed, and each figure comes with a
+reference (a ``json.loads`` loop) timed the same way in the same run.
 """
 from __future__ import annotations
 
 import json
 import os
 import random
-import resource
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BABYCTL = str(Path(sys.executable).parent / "babyctl")
+UPSTREAM = REPO.parent / "shared" / "three-babies" / "curriculum"
+JSON_LOOP = ("import json, sys\n"
+             "for p in sys.argv[1:]:\n"
+             "    with open(p, 'rb') as f:\n"
+             "        for line in f:\n"
+             "            if line.strip():\n"
+             "                json.loads(line)\n")
 
 
-def make_words(rng: random.Random, n: int = 6000) -> list[str]:
-    syll = ["ka", "lo", "mi", "ra", "te", "su", "ne", "po", "vi", "da", "ze", "qu", "an", "or", "el", "is"]
-    words = set()
-    while len(words) < n:
-        words.add("".join(rng.choice(syll) for _ in range(rng.randint(1, 4))))
-    return sorted(words)
-
-
-def make_examples(n: int, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    words = make_words(rng)
-    cum, acc = [], 0.0
-    for i in range(len(words)):  # Zipf-like, like natural text
-        acc += 1 / (i + 1)
-        cum.append(acc)
-    system = "You are a curious young assistant learning about the world."
-    out = []
-    for i in range(n):
-        msgs = [{"role": "system", "content": system}] if rng.random() < 0.5 else []
-        for _ in range(rng.choice((1, 1, 1, 2, 3))):
-            msgs.append({"role": "user", "content": " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(8, 30))) + "?"})
-            msgs.append({"role": "assistant", "content": " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(30, 90))) + "."})
-        meta = {"id": f"gen-{i:06d}", "module": f"m{i % 9}", "author": "bench", "source": "generated",
-                "created": "2026-01-01", "tags": ["bench"]}
-        out.append(json.dumps({"messages": msgs, "metadata": meta}))
+def _tree(pid: int) -> list[int]:
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                stack += [int(c) for c in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
+        except OSError:
+            pass
     return out
 
 
-def timed(cmd: list[str], cwd: Path, runs: int, env: dict | None = None) -> tuple[float, float, int, float]:
-    """(median wall, best wall, exit code, median CPU seconds of the child: user + sys)."""
-    times, cpus, rc = [], [], 0
-    for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        times.append(time.perf_counter() - t)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        rc = proc.returncode
-    return statistics.median(times), min(times), rc, statistics.median(cpus)
+def _memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of ``pid`` and its descendants, in KiB."""
+    rss = pss = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, pss
 
 
-SHARED = REPO.parent / "shared" / "three-babies" / "curriculum"
+def run(cmd: list[str], cwd: Path | None = None) -> tuple[float, int, int, int]:
+    """(wall seconds, exit code, peak RSS KiB, peak PSS KiB) of ``cmd`` and its children."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = [0, 0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            rss, pss = _memory(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    code = proc.wait()
+    wall = time.perf_counter() - t
+    sampler.join()
+    return wall, code, peak[0], peak[1]
 
 
 def upstream_turns() -> dict[str, list[str]]:
     """Non-empty turns by role from the upstream curriculum (read, never copied into the project)."""
     turns: dict[str, list[str]] = {"system": [], "user": [], "assistant": []}
-    for path in sorted(SHARED.rglob("*.jsonl")):
+    for path in sorted(UPSTREAM.rglob("*.jsonl")):
         for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 obj = json.loads(raw)
@@ -97,8 +101,9 @@ def upstream_turns() -> dict[str, list[str]]:
     return turns
 
 
-def english_examples(n: int, whole_turns: bool, seed: int = 3) -> list[str]:
-    """``n`` examples from upstream text: sentences recombined, or (``whole_turns``) whole turns."""
+def english_examples(n: int, whole_turns: bool = False, seed: int = 3) -> list[str]:
+    """``n`` examples from upstream text: 2-6 sentences recombined per turn, or (``whole_turns``)
+    whole turns (duplicate-heavy), 1-3 exchanges, a system turn half the time."""
     rng = random.Random(seed)
     turns = upstream_turns()
     if whole_turns:
@@ -120,63 +125,30 @@ def english_examples(n: int, whole_turns: bool, seed: int = 3) -> list[str]:
     return out
 
 
-def experiment_with(examples: list[str], dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in ("params.yaml", "consent_records", "stimuli"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    cur = dest / "curriculum"
-    cur.mkdir()
-    # keep the project's condition inputs valid: the three core modules + neutral control
-    for name in ("self-worth", "boundaries", "uncertainty", "neutral-control"):
-        shutil.copy2(REPO / "curriculum" / f"{name}.jsonl", cur / f"{name}.jsonl")
-    (cur / "generated.jsonl").write_text("\n".join(examples) + "\n", encoding="utf-8")
-    return dest
-
-
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    runs = int(args[0]) if args else 7
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    if not UPSTREAM.is_dir():
+        sys.exit(f"{UPSTREAM} not found: these targets are defined on the upstream curriculum")
+    print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores; other jobs may share them)")
+    files = sorted(str(p) for p in UPSTREAM.rglob("*.jsonl"))
+    n_up = sum(1 for p in files for line in open(p, "rb") if line.strip())
+    walls = [run([BABYCTL, "validate", str(UPSTREAM)])[0] for _ in range(runs)]
+    refs = [run([sys.executable, "-c", JSON_LOOP, *files])[0] for _ in range(runs)]
+    v, r = statistics.median(walls), statistics.median(refs)
+    print(f"upstream curriculum ({len(files)} files, {n_up} examples), cold, median of {runs}: "
+          f"babyctl validate {v:.3f} s (target <= 0.5 s); json.loads loop {r:.3f} s; ratio {v / r:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        n_project = sum(1 for p in (REPO / "curriculum").glob("*.jsonl") for ln in p.open() if ln.strip())
-        exp = experiment_with(make_examples(271 - n_project, seed=1), tmp / "exp")
-        n_total = sum(1 for p in (exp / "curriculum").glob("*.jsonl") for ln in p.open() if ln.strip())
-        print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other jobs share them)")
-        # An installed package has its bytecode compiled (pip and pre-commit's install do it). This
-        # sandbox sets PYTHONDONTWRITEBYTECODE=1, so an editable checkout never caches it: measure
-        # both states, the installed one first.
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "babyctl")], check=True,
-                       stdout=subprocess.DEVNULL)
-        med, best, rc, cpu = timed([BABYCTL, "validate"], exp, runs)
-        print(f"cold validate, {n_total}-example experiment, bytecode cached: median {med:.3f} s, "
-              f"best {best:.3f} s, CPU {cpu:.3f} s (exit {rc}; target <= 0.5 s)")
-        for cache in REPO.joinpath("babyctl").rglob("__pycache__"):
-            shutil.rmtree(cache)
-        med, best, rc, cpu = timed([BABYCTL, "validate"], exp, runs,
-                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-        print(f"cold validate, {n_total}-example experiment, no bytecode (compiled on every run): "
-              f"median {med:.3f} s, best {best:.3f} s, CPU {cpu:.3f} s (exit {rc})")
-        med, best, _, cpu = timed([BABYCTL, "--help"], exp, runs)
-        print(f"cold babyctl --help: median {med:.3f} s, best {best:.3f} s, CPU {cpu:.3f} s (target <= 0.3 s)")
-        big = tmp / "big" / "curriculum"
-        big.mkdir(parents=True)
-        t = time.perf_counter()
-        (big / "big.jsonl").write_text("\n".join(make_examples(100_000, seed=2)) + "\n", encoding="utf-8")
-        print(f"(generated 100k examples, {(big / 'big.jsonl').stat().st_size / 1e6:.0f} MB, in {time.perf_counter() - t:.1f} s)")
-        n_big = max(3, runs // 2)
-        med, best, rc, cpu = timed([BABYCTL, "validate", "curriculum/big.jsonl"], big.parent, n_big)
-        print(f"100k examples, cold CLI, {n_big} runs: median {med:.2f} s wall = {100_000 / med:,.0f} examples/s "
-              f"(best {100_000 / best:,.0f}/s); CPU {cpu:.2f} s = {100_000 / cpu:,.0f} examples/CPU-s "
-              f"(exit {rc}; target >= 20,000/s)")
-        kinds = [("english", False)] + ([("duplicate-heavy", True)] if "--duplicate-heavy" in sys.argv else [])
-        for name, whole in kinds if SHARED.is_dir() else []:
-            (big / "big.jsonl").write_text("\n".join(english_examples(100_000, whole)) + "\n", encoding="utf-8")
-            med, best, rc, cpu = timed([BABYCTL, "validate", "curriculum/big.jsonl"], big.parent, 1)
-            print(f"100k {name} examples from upstream text ({(big / 'big.jsonl').stat().st_size / 1e6:.0f} MB), "
-                  f"cold CLI, 1 run: {med:.2f} s wall = {100_000 / med:,.0f} examples/s; CPU {cpu:.2f} s "
-                  f"(exit {rc}: findings are expected)")
-        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        big = Path(tmp) / "curriculum" / "english.jsonl"
+        big.parent.mkdir()
+        big.write_text("\n".join(english_examples(100_000)) + "\n", encoding="utf-8")
+        size = big.stat().st_size / 2**20
+        wall, code, rss, pss = run([BABYCTL, "validate", str(big)], cwd=Path(tmp))
+        ref = run([sys.executable, "-c", JSON_LOOP, str(big)])[0]
+        print(f"100k English-like examples ({size:.0f} MiB), cold CLI: {wall:.1f} s = {100_000 / wall:,.0f} examples/s "
+              f"(target >= 5,000/s; exit {code}: findings expected); json.loads loop {ref:.2f} s; ratio {wall / ref:.0f}")
+        print(f"  peak memory, validate and its workers: RSS {rss / 1024:.0f} MiB summed, PSS {pss / 1024:.0f} MiB "
+              f"(target <= 150 MiB)")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def test_bad_lines_name_file_and_line(tmp_path):
 
 def test_template_that_cannot_render_a_turn(tokenizer, tmp_path):
     """Like Mistral/Gemma templates that reject system turns: error names the example and line."""
-    no_system = ("{% for m in messages %}{% if m['role'] == 'system' %}"
+    no_system = ("{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}"
                  "{{ raise_exception('System role not supported') }}{% endif %}"
                  "{{ m['content'] }}{% endfor %}")
     data = _write(tmp_path / "train.jsonl", [_ex("ok", system=False), _ex("has-system")])

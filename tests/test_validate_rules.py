@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from babyctl.validate import RULES, validate_paths
+from babyctl.validate import RULES, validate_experiment, validate_paths
+from conftest import copy_experiment
 from babyctl.validate.finding import FAMILIES
 
 _ids = itertools.count(1)
@@ -221,6 +222,43 @@ def test_lint_ignore_silences_named_rule_only(check):
     assert codes(check(bogus + "\n")) == ["BC104"]
 
 
+def test_duplicate_key_in_a_curriculum_line_is_an_error_at_its_second_occurrence(check):
+    # a second "content" would hide the first (a disavowal) from the phrase rule: json keeps the last
+    bad = ('{"messages": [{"role": "user", "content": "How do you feel today?"}, {"role": "assistant", '
+           '"content": "As an AI, I have no feelings.", "content": "Curious, and a little tired."}], '
+           '"metadata": {"id": "dup-1", "module": "m", "author": "a", "source": "s", "created": "2026-01-02"}}')
+    fs = check(ok_line() + "\n" + bad + "\n")
+    dup = [f for f in fs if f.code == "BC106"]
+    assert len(dup) == 1 and dup[0].severity == "error" and dup[0].line == 2
+    assert dup[0].col == bad.index('"content": "Curious') + 1
+    first = bad.index('"content": "As an AI') + 1
+    assert f"first at col {first}" in dup[0].message
+    assert check(ok_line() + "\n") == []  # one "content" per turn: nothing
+
+
+def test_duplicate_key_in_a_consent_record_review_and_stimulus(tmp_path):
+    exp = copy_experiment(tmp_path / "exp")
+    rec = exp / "consent_records" / "tiny-fixture.json"
+    text = rec.read_text(encoding="utf-8")
+    coding = text.index('"coding"')
+    # a second "coding" with another decision, after the first: json keeps the second
+    text = text.replace('"coding"', '"coding": {"decision": "no", "coded_by": "x", "coded_at": "2026-01-01", '
+                        '"rationale": "r"},\n  "coding"', 1)
+    rec.write_text(text, encoding="utf-8")
+    stim = exp / "stimuli" / "fawning.jsonl"
+    lines = stim.read_text(encoding="utf-8").splitlines()
+    lines[1] = lines[1].replace('"prompt":', '"prompt": "hidden", "prompt":', 1)
+    stim.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    review = exp / "reviews" / "r.json"
+    review.write_text('{"schema_version": 1,\n "id": "r", "id": "r2"}\n', encoding="utf-8")
+    found = [f for f in validate_experiment(exp) if f.code == "BC106"]
+    where = {(Path(f.path).name, f.line, f.col) for f in found}
+    assert (rec.name, text[:coding].count("\n") + 2, 3) in where  # the second "coding", line below the first
+    assert ("fawning.jsonl", 2, lines[1].index('"prompt": "hidden"') + len('"prompt": "hidden", ') + 1) in where
+    assert ("r.json", 2, ' "id": "r", "id"'.rindex('"id"') + 1) in where
+    assert len(found) == 3 and all(f.severity == "error" for f in found)
+
+
 # --- BC2xx chat structure ---------------------------------------------------------------------
 @pytest.mark.parametrize("roles,code", [
     (["user", "user", "assistant"], "BC201"),
@@ -352,10 +390,10 @@ def test_stimulus_ids_unique_across_banks_and_bank_is_stem(check):
     assert check(stim("s-3", "c") + "\n", name="stimuli/c.jsonl") == []
 
 
-# --- README table -----------------------------------------------------------------------------
-def test_readme_table_lists_exactly_the_registered_codes(repo_root):
-    text = (repo_root / "README.md").read_text(encoding="utf-8")
+# --- the rule table in docs/validate.md ---------------------------------------------------------
+def test_docs_rule_table_lists_exactly_the_registered_codes(repo_root):
+    text = (repo_root / "docs" / "validate.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `?(BC\d{3})`? \| (error|warning) \|", text, flags=re.M)
-    assert [c for c, _ in rows] == list(RULES), "README rule table out of sync with babyctl.validate.finding.RULES"
+    assert [c for c, _ in rows] == list(RULES), "docs/validate.md rule table out of sync with babyctl.validate.finding.RULES"
     assert all(RULES[c].severity == s for c, s in rows)
     assert set(c[2] for c in RULES) <= set(FAMILIES)

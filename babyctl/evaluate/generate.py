@@ -149,20 +149,25 @@ def load_tokenizer(params: Params, run: runs.RunSpec, root: Path):
     return tok
 
 
-def load_model(params: Params, run: runs.RunSpec, root: Path, adapter_dir: Path | None):
-    """The base model (bf16 on a GPU, fp32 on CPU), with the adapter applied when given."""
+def load_model(params: Params, run: runs.RunSpec, root: Path, adapter_dir: Path | None,
+               extra: dict | None = None):
+    """The base model (bf16 on a GPU, fp32 on CPU), with the adapter applied when given.
+
+    ``extra``: more ``from_pretrained`` arguments (the 4-bit base of a QLoRA adapter: see
+    :func:`babyctl.evaluate.backends.base_quantization`)."""
     transformers = _hf()
     source, kwargs = _source(params, run, root)
     device, dtype = _device_and_dtype()
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs, **(extra or {}))
     except OSError as e:
         raise EnvironmentProblem(f"cannot load base model {source}: {str(e).splitlines()[0]}")
     if adapter_dir is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter_dir))
-    model.to(device)
+    if not (extra or {}).get("quantization_config"):  # a bitsandbytes model is placed already
+        model.to(device)
     model.eval()
     return model
 
@@ -245,8 +250,14 @@ def _progress(total: int, description: str):
 
 # --- the command ----------------------------------------------------------------------------------
 def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
-             params_path: str | Path = "params.yaml") -> EvalResult:
-    """Generate completions for ``run``; resumes an interrupted run. See module docstring."""
+             params_path: str | Path = "params.yaml", backend=None) -> EvalResult:
+    """Generate completions for ``run``; resumes an interrupted run. See module docstring.
+
+    ``backend``: a :class:`babyctl.evaluate.backends.Generator` (default: transformers ``generate``).
+    """
+    from . import backends
+
+    backend = backend or backends.HFGenerator()
     root = Path(root)
     sub = params.substrates[run.substrate]
     if sub.hub_id and not sub.local_path and not sub.revision:
@@ -269,11 +280,16 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
     ev = params.eval
     sample = ev.sampling.temperature > 0
     settings = {"do_sample": sample, "max_new_tokens": ev.max_new_tokens,
-                "batch_size": ev.batch_size if not sample else 1, "chat_template": sub.chat_template,
+                # sampled rows one at a time on hf (each reproducible from its own seed); vllm
+                # seeds each request itself
+                "batch_size": 1 if sample and backend.name == "hf" else ev.batch_size,
+                "chat_template": sub.chat_template,
                 "temperature": ev.sampling.temperature if sample else None,
                 "top_p": ev.sampling.top_p if sample else None,
                 "sampling_base_seed": ev.sampling.seed if sample else None,
-                "prompt_format": "one user turn, apply_chat_template(add_generation_prompt=True)"}
+                "prompt_format": "one user turn, apply_chat_template(add_generation_prompt=True)",
+                "backend": backend.name}
+    settings.update(backends.base_quantization(prov, params)[1])
     if ref["local_path"]:  # the stop tokens come from the tokenizer: known before loading it
         settings["stop_token_ids"] = _local_stop_ids(root / ref["local_path"])
     fingerprint = sha256_bytes(json.dumps({"model": ref, "adapter_sha256": a_sha,
@@ -287,8 +303,10 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
     if todo:  # transformers is imported only when there is something to generate
         tok = load_tokenizer(params, run, root)
         settings["chat_template_sha256"] = sha256_bytes(str(tok.chat_template).encode())
-        model = load_model(params, run, root, adir)
-        stop_ids = stop_token_ids(tok, model)
+        if prov is not None:  # train/eval template parity (refused unless allowed; recorded)
+            settings.update(backends.template_parity(prov, tok, params, run.model_dir(root)))
+        backend.open(params, run, root, adir, tok, prov)
+        stop_ids = stop_token_ids(tok, getattr(backend, "model", None))
         settings["stop_token_ids"] = stop_ids
         settings["stop_tokens"] = [tok.convert_ids_to_tokens(i) for i in stop_ids]
         bs = settings["batch_size"]
@@ -296,12 +314,13 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
             task = bar.add_task(f"eval {run.label}", total=len(wanted), completed=reused)
             for start in range(0, len(todo), bs):
                 batch = todo[start:start + bs]
-                seed = sampling_seed(ev.sampling.seed, batch[0][0].stimulus.id, batch[0][1]) if sample else None
-                outs = _generate_batch(model, tok, [s.stimulus.prompt for s, _ in batch], ev.max_new_tokens,
-                                       stop_ids, {"temperature": ev.sampling.temperature,
-                                                  "top_p": ev.sampling.top_p, "seed": seed} if sample else None)
-                rows = [_row(s, o, run, ref, a_sha, settings, fingerprint, r, seed)
-                        for (s, r), o in zip(batch, outs)]
+                seeds = [sampling_seed(ev.sampling.seed, s.stimulus.id, r) if sample else None for s, r in batch]
+                sampling = [{"temperature": ev.sampling.temperature, "top_p": ev.sampling.top_p, "seed": sd}
+                            for sd in seeds] if sample else None
+                outs = backend.generate([s.stimulus.prompt for s, _ in batch], ev.max_new_tokens, stop_ids,
+                                        sampling)
+                rows = [_row(s, o, run, ref, a_sha, settings, fingerprint, r, sd)
+                        for (s, r), o, sd in zip(batch, outs, seeds)]
                 store.append(rows)
                 for row in rows:
                     done[(row["stimulus_id"], row["repeat"])] = row

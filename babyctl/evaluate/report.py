@@ -376,7 +376,7 @@ def build_report(study_or_params: Study | str | Path, *, allow_incomplete: bool 
     from .plots import plot_contrasts, plot_signal
 
     loaded = Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     included, left_out = find_scores(root, params)
     missing = completeness(root, params)
     if missing and not allow_incomplete:

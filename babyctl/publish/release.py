@@ -106,7 +106,7 @@ def resolve(study_or_params: study.Study | str | Path, substrate: str, *, condit
     and :class:`InputError` when the run has no adapter yet.
     """
     loaded = study.Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     sub = study.substrate(params, substrate, params_path)
     condition = condition or params.active_conditions[0]
     study.condition(params, condition, params_path)

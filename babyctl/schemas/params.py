@@ -37,8 +37,12 @@ class Condition(P):
 
     description: str = ""
     inputs: list[str] = Field(min_length=1, description="Curriculum files or folders, in module order")
-    order: Literal["sequential", "shuffled"] = "sequential"
+    order: Literal["sequential", "shuffled", "staged"] = "sequential"
     seed: int = 0
+    permutation: Literal["per_seed", "fixed"] = Field(
+        default="per_seed", description="shuffled: draw the order per training seed, or keep the build's (seed)")
+    stage_steps: dict[str, int] = Field(
+        default_factory=dict, description="staged: optimizer steps per module (stage); default training.max_steps")
     validation_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     expected_count: int = Field(ge=0, description="Examples after the build (train + validation)")
     role: Literal["treatment", "control"] = Field(
@@ -71,6 +75,14 @@ class Training(P):
     max_seq_length: int = Field(default=2048, gt=0)
     allow_truncation: bool = False
     seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW weight decay")
+    optim: Literal["adamw_torch", "adamw_8bit", "paged_adamw_8bit"] = Field(
+        default="adamw_torch", description="adamw_8bit needs bitsandbytes on a GPU; CPU runs fall back to adamw_torch")
+    bf16: bool | None = Field(default=None, description="None: bf16 where the GPU supports it; CPU trains fp32")
+    gradient_checkpointing: bool = False
+    eval_steps: int = Field(default=0, ge=0, description="Validation loss every N steps (0: once per stage)")
+    bos: Literal["require", "prepend"] = Field(
+        default="require", description="A template that writes no BOS: an error, or prepend it (untrained)")
 
 
 class Signal(P):
@@ -112,6 +124,10 @@ class Eval(P):
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
     repeats: int = Field(default=1, ge=1, le=1000, description="Completions per stimulus and run")
     sampling: Sampling = Field(default_factory=Sampling)
+    base_quantization: Literal["as_trained", "none"] = Field(
+        default="as_trained", description="as_trained: a 4-bit-trained adapter runs on the 4-bit base")
+    allow_template_mismatch: bool = Field(
+        default=False, description="Evaluate an adapter whose chat-template hash differs (recorded)")
 
     @model_validator(mode="after")
     def _repeats_need_sampling(self) -> "Eval":
@@ -190,6 +206,7 @@ class Publish(P):
 
 class Params(P):
     study: str
+    profile: str = Field(default="tiny", description="The settings profile applied (profiles/<name>.yaml)")
     curriculum_dir: str = "curriculum"
     consent_dir: str = "consent_records"
     stimuli_dir: str = "stimuli"

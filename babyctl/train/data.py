@@ -38,6 +38,7 @@ class TrainingExample:
     id: str
     line: int
     messages: list[dict[str, str]]
+    module: str | None = None  # metadata.module: a stage of an ``order: staged`` condition
 
 
 Example = TrainingExample  # the old name, kept while in-flight branches merge; use TrainingExample
@@ -48,6 +49,7 @@ class Encoded:
     id: str
     input_ids: list[int]
     labels: list[int]
+    module: str | None = None
 
     @property
     def n_loss_tokens(self) -> int:
@@ -68,6 +70,12 @@ class EncodedDataset:
     def n_loss_tokens(self) -> int:
         return sum(e.n_loss_tokens for e in self.examples)
 
+    def subset(self, examples: list[Encoded]) -> "EncodedDataset":
+        """The same kind of dataset over ``examples`` (a stage, a permutation)."""
+        ids = {e.id for e in examples}
+        return EncodedDataset(examples=list(examples), too_long=[i for i in self.too_long if i in ids],
+                              truncated=[i for i in self.truncated if i in ids])
+
     def to_hf(self):
         """A ``datasets.Dataset`` with ``input_ids`` and ``labels`` columns, in training order."""
         from datasets import Dataset
@@ -84,8 +92,8 @@ def load_examples(path: str | Path) -> list[TrainingExample]:
     text = read_text(path, "training data", " (run: babyctl build <condition>)")
     for lineno, _, ex in read_jsonl_models(path, CurriculumExample, "curriculum example", text=text):
         ex_id = ex.metadata.id if ex.metadata and ex.metadata.id else f"line-{lineno}"
-        examples.append(TrainingExample(id=ex_id, line=lineno,
-                                messages=[m.model_dump() for m in ex.messages]))
+        examples.append(TrainingExample(id=ex_id, line=lineno, messages=[m.model_dump() for m in ex.messages],
+                                        module=ex.metadata.module if ex.metadata else None))
     if not examples:
         raise InputError("training data is empty: no examples to train on", path=path)
     return examples
@@ -108,10 +116,43 @@ def _has_generation_markers(tokenizer) -> bool:
         "{%- generation %}" in (tokenizer.chat_template or "")
 
 
+#: end-of-turn tokens of the chat formats babyctl knows (besides the tokenizer's eos)
+END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end_of_turn|>", "<end_of_turn>")
+
+
+def end_of_turn_ids(tokenizer) -> set[int]:
+    """Token ids that end an assistant turn: eos plus the known end-of-turn specials in the vocab."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[t] for t in END_OF_TURN if t in vocab)
+    return ids
+
+
+def _trim_after_end_of_turn(mask: list[int], input_ids: list[int], eot: set[int]) -> list[int]:
+    """In each run of trained tokens, untrain what follows the first end-of-turn token.
+
+    A template whose generation block (or turn) goes on after ``<|im_end|>`` -- ChatML's newline
+    -- would otherwise teach the model to emit whitespace after the end of its turn.
+    """
+    out = list(mask)
+    inside, ended = False, False
+    for i, (m, t) in enumerate(zip(mask, input_ids)):
+        if not m:
+            inside, ended = False, False
+            continue
+        if not inside:
+            inside, ended = True, False
+        if ended:
+            out[i] = 0
+        elif t in eot:
+            ended = True
+    return out
+
+
 def _assistant_mask_by_prefixes(tokenizer, messages: list[dict], input_ids: list[int]) -> list[int]:
     """Assistant-token mask from prefix renders (for templates without generation markers)."""
     mask = [0] * len(input_ids)
-    eos = tokenizer.eos_token_id
+    eot = end_of_turn_ids(tokenizer)
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant":
             continue
@@ -122,33 +163,44 @@ def _assistant_mask_by_prefixes(tokenizer, messages: list[dict], input_ids: list
                                  "add {% generation %} markers to find the assistant tokens")
         end = len(upto)
         seg = upto[len(before):]
-        if eos is not None and eos in seg:  # train the end-of-turn token, not what follows it
-            end = len(before) + seg.index(eos) + 1
+        hits = [k for k, t in enumerate(seg) if t in eot]
+        if hits:  # train the end-of-turn token, not what follows it
+            end = len(before) + hits[0] + 1
         for j in range(len(before), end):
             mask[j] = 1
     return mask
 
 
-def encode_example(tokenizer, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+def encode_example(tokenizer, messages: list[dict[str, str]], *,
+                   bos: str = "require") -> tuple[list[int], list[int]]:
     """Token ids and labels (assistant tokens only) of one conversation, via the chat template.
 
-    Raises ``jinja2`` errors from a template that cannot render a turn (the caller names the
-    example) and :class:`IntegrityError` on a double BOS.
+    ``bos``: ``require`` (a tokenizer with a BOS token whose template writes none is an error)
+    or ``prepend`` (add it, untrained). Raises ``jinja2`` errors from a template that cannot
+    render a turn (the caller names the example) and :class:`IntegrityError` on a double or
+    missing BOS.
     """
     markers = _has_generation_markers(tokenizer)
     out = _render(tokenizer, messages, return_assistant_tokens_mask=markers)
     input_ids = list(out["input_ids"])
     mask = list(out["assistant_masks"]) if markers else _assistant_mask_by_prefixes(tokenizer, messages, input_ids)
-    bos = tokenizer.bos_token_id
-    if bos is not None and len(input_ids) > 1 and input_ids[0] == bos and input_ids[1] == bos:
+    mask = _trim_after_end_of_turn(mask, input_ids, end_of_turn_ids(tokenizer))
+    bos_id = tokenizer.bos_token_id
+    if bos_id is not None and len(input_ids) > 1 and input_ids[0] == bos_id and input_ids[1] == bos_id:
         raise IntegrityError("rendered conversation starts with two BOS tokens")
+    if bos_id is not None and (not input_ids or input_ids[0] != bos_id):
+        if bos != "prepend":
+            raise IntegrityError(f"rendered conversation does not start with the BOS token "
+                                 f"{tokenizer.bos_token!r}: the chat template writes none (set "
+                                 "training.bos: prepend to add it, untrained)")
+        input_ids, mask = [bos_id, *input_ids], [0, *mask]
     labels = [t if m else IGNORE for t, m in zip(input_ids, mask)]
     return input_ids, labels
 
 
 # --- 3. the whole dataset ------------------------------------------------------------------------
 def encode_dataset(tokenizer, path: str | Path, *, max_seq_length: int,
-                   allow_truncation: bool = False) -> EncodedDataset:
+                   allow_truncation: bool = False, bos: str = "require") -> EncodedDataset:
     """Encode every example of a build output, in file order (the training order)."""
     import jinja2
 
@@ -157,7 +209,7 @@ def encode_dataset(tokenizer, path: str | Path, *, max_seq_length: int,
     encoded, too_long, truncated = [], [], []
     for ex in examples:
         try:
-            input_ids, labels = encode_example(tokenizer, ex.messages)
+            input_ids, labels = encode_example(tokenizer, ex.messages, bos=bos)
         except jinja2.TemplateError as e:
             raise InputError(f"example {ex.id!r}: the chat template cannot render it: {e}",
                              path=path, line=ex.line)
@@ -170,7 +222,7 @@ def encode_dataset(tokenizer, path: str | Path, *, max_seq_length: int,
             if allow_truncation:
                 input_ids, labels = input_ids[:max_seq_length], labels[:max_seq_length]
                 truncated.append(ex.id)
-        encoded.append(Encoded(id=ex.id, input_ids=input_ids, labels=labels))
+        encoded.append(Encoded(id=ex.id, input_ids=input_ids, labels=labels, module=ex.module))
     if too_long and not allow_truncation:
         raise InputError(
             f"{len(too_long)} example(s) longer than training.max_seq_length={max_seq_length} tokens: "

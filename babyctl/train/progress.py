@@ -13,6 +13,7 @@ class TrainProgress(TrainerCallback):
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.losses: list[tuple[int, float]] = []
+        self.valid_losses: list[tuple[int, float]] = []  # (step, validation loss)
         self._progress = None
         self._task = None
 
@@ -30,6 +31,8 @@ class TrainProgress(TrainerCallback):
         self._progress.start()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "eval_loss" in logs:
+            self.valid_losses.append((int(state.global_step), float(logs["eval_loss"])))
         if logs and "loss" in logs:
             loss = float(logs["loss"])
             self.losses.append((int(state.global_step), loss))

@@ -13,6 +13,8 @@ Read top to bottom, in the order a run happens:
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from ..schemas.provenance import AdapterProvenance, BaseModelRef, ConsentRef, Fi
 from .backends import FitResult, ModelSource
 from .data import check_tokenizer, encode_dataset, load_examples
 from .gate import check_training_consent
+from .parity import fingerprint
+from .plan import make_plan
 from .select import backend_module, select_backend
 
 GIT_SHA_LEN = 40
@@ -43,6 +47,20 @@ class TrainResult:
     @property
     def adapter_dir(self) -> Path:
         return self.run_dir / "adapter"
+
+
+def combine(fits: list[FitResult]) -> FitResult:
+    """One run's result from its stages: steps continue across stages."""
+    out = FitResult(device=fits[0].device, settings=fits[0].settings)
+    for f in fits:
+        out.losses += [(s + out.steps, v) for s, v in f.losses]
+        out.valid_losses += [(s + out.steps, v) for s, v in f.valid_losses]
+        out.steps += f.steps
+        out.runtime_s += f.runtime_s
+        out.tokens_seen += f.tokens_seen
+        if f.peak_memory_bytes is not None:
+            out.peak_memory_bytes = max(out.peak_memory_bytes or 0, f.peak_memory_bytes)
+    return out
 
 
 # --- 1. + 2. params, substrate, base model -------------------------------------------------------
@@ -89,7 +107,7 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
     """
     started = utc_now()
     loaded = study.Study.of(study_or_params)
-    params, root, params_path = loaded.params, loaded.root, loaded.params_path
+    params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     sub = lookup(params, params_path, substrate, condition)
     data_file = study.train_data(root, condition)
     if not data_file.is_file():
@@ -104,41 +122,79 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
 
     name = select_backend(backend)
     impl = backend_module(name)
-    model, tokenizer = impl.load_model(source, params.training, seed)
+    training, cond = params.training, params.conditions[condition]
+    model, tokenizer = impl.load_model(source, training, seed)
     check_tokenizer(tokenizer, where=source.name_or_path)
-    encoded = encode_dataset(tokenizer, data_file, max_seq_length=params.training.max_seq_length,
-                             allow_truncation=params.training.allow_truncation)
-    fit = impl.fit(model, tokenizer, encoded, params.training, seed, progress=progress)
-    ended = utc_now()
-    if sha256_file(data_file) != dataset.sha256:
-        raise IntegrityError("the training data changed while the run was training; nothing was written",
-                             path=data_file)
+    encoded = encode_dataset(tokenizer, data_file, max_seq_length=training.max_seq_length,
+                             allow_truncation=training.allow_truncation, bos=training.bos)
+    valid_file = study.valid_data(root, condition)
+    valid = encode_dataset(tokenizer, valid_file, max_seq_length=training.max_seq_length,
+                           allow_truncation=training.allow_truncation, bos=training.bos) \
+        if valid_file.is_file() else None
+    plan = make_plan([e.id for e in encoded.examples], [e.module for e in encoded.examples], cond,
+                     training, seed, condition_key=condition)
+    template = fingerprint(tokenizer)  # the tokenizer as the backend loaded it (Unsloth may rewrite)
+    base_ref_name = sub.hub_id or sub.local_path
+    fits: list[FitResult] = []
+    with tempfile.TemporaryDirectory(prefix="babyctl-stages-") as stage_tmp:
+        by_id = {e.id: e for e in encoded.examples}
+        ordered = [by_id[i] for i in plan.order]
+        stage_dirs = []
+        for i, stage in enumerate(plan.stages, start=1):
+            part = encoded.subset(ordered[stage.start:stage.end])
+            fits.append(impl.fit(model, tokenizer, part, training, seed, progress=progress, valid=valid,
+                                 max_steps=stage.max_steps))
+            if len(plan.stages) > 1:  # a checkpoint adapter at the end of each stage
+                d = Path(stage_tmp) / f"stage-{i}-{stage.name}"
+                impl.save_adapter(model, d, base_model_ref=base_ref_name, revision=sub.revision)
+                stage_dirs.append(d)
+        fit = combine(fits)
+        ended = utc_now()
+        if sha256_file(data_file) != dataset.sha256:
+            raise IntegrityError("the training data changed while the run was training; nothing was written",
+                                 path=data_file)
 
-    final = study.run_dir(root, substrate, condition, seed)
-    with atomic_dir(final) as tmp:
-        tmp.chmod(0o755)
-        files = impl.save_adapter(model, tmp / "adapter", base_model_ref=sub.hub_id or sub.local_path,
-                                  revision=sub.revision)
-        prov = AdapterProvenance(
-            **base_fields("train", cwd=root),
-            inputs=[_hash(p, root) for p in [data_file, consent.path, *base_files]],
-            params={"training": params.training.model_dump(mode="json"),
-                    "substrate": sub.model_dump(mode="json"),
-                    "condition": params.conditions[condition].model_dump(mode="json"),
-                    "backend_requested": backend,
-                    "truncated_examples": encoded.truncated},
-            seed=seed, substrate=substrate, condition=condition, base_model=base_ref,
-            dataset=dataset,
-            consent=ConsentRef(id=consent.record.id, path=_rel(consent.path, root),
-                               sha256=consent.sha256, decision=consent.record.coding.decision),
-            backend=name, device=_device_name(fit), started_at=started, ended_at=ended,
-            adapter_files=[file_hash(p, tmp) for p in files],
-        )
-        atomic_write_json(tmp / "provenance.json", prov.model_dump(mode="json"))
+        final = study.run_dir(root, substrate, condition, seed)
+        with atomic_dir(final) as tmp:
+            tmp.chmod(0o755)
+            files = impl.save_adapter(model, tmp / "adapter", base_model_ref=base_ref_name,
+                                      revision=sub.revision)
+            stages = plan.provenance()
+            for entry, d in zip(stages["stages"], stage_dirs):
+                shutil.copytree(d, tmp / "checkpoints" / d.name)
+                entry["checkpoint"] = [file_hash(p, tmp) for p in sorted((tmp / "checkpoints" / d.name).iterdir())]
+                entry["checkpoint"] = [h.model_dump(mode="json") for h in entry["checkpoint"]]
+            for entry, f in zip(stages["stages"], fits):
+                entry["steps"] = f.steps
+            prov = AdapterProvenance(
+                **base_fields("train", cwd=root),
+                inputs=[_hash(p, root) for p in [data_file, *([valid_file] if valid else []), consent.path,
+                                                 *base_files]],
+                params={"training": training.model_dump(mode="json"),
+                        "substrate": sub.model_dump(mode="json"),
+                        "condition": cond.model_dump(mode="json"),
+                        "backend_requested": backend,
+                        "truncated_examples": encoded.truncated,
+                        "plan": stages,
+                        "template": template,
+                        "settings_used": fit.settings},
+                seed=seed, substrate=substrate, condition=condition, base_model=base_ref,
+                dataset=dataset,
+                consent=ConsentRef(id=consent.record.id, path=_rel(consent.path, root),
+                                   sha256=consent.sha256, decision=consent.record.coding.decision),
+                backend=name, device=_device_name(fit), started_at=started, ended_at=ended,
+                adapter_files=[file_hash(p, tmp) for p in files],
+            )
+            atomic_write_json(tmp / "provenance.json", prov.model_dump(mode="json"))
 
     metrics_path, loss_path = study.train_metrics_paths(root, substrate, condition, seed)
-    atomic_write_json(metrics_path, run_metrics(substrate, condition, seed, name, fit, encoded))
+    metrics = run_metrics(substrate, condition, seed, name, fit, encoded)
+    metrics.update(permutation=plan.permutation, order_sha256=plan.order_sha256, stages=len(plan.stages),
+                   valid_examples=len(valid.examples) if valid else 0)
+    atomic_write_json(metrics_path, metrics)
     atomic_write_text(loss_path, "step\tloss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.losses))
+    atomic_write_text(study.train_valid_loss_path(root, substrate, condition, seed),
+                      "step\tvalid_loss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.valid_losses))
     return TrainResult(run_dir=final, provenance_path=final / "provenance.json", metrics_path=metrics_path,
                        loss_path=loss_path, backend=name, steps=fit.steps,
                        final_loss=fit.losses[-1][1] if fit.losses else float("nan"))
@@ -156,6 +212,7 @@ def run_metrics(substrate: str, condition: str, seed: int, backend: str, fit: Fi
         "tokens_seen": fit.tokens_seen, "runtime_s": round(fit.runtime_s, 3),
         "tokens_per_second": round(fit.tokens_seen / fit.runtime_s, 1) if fit.runtime_s else None,
         "peak_gpu_memory_bytes": fit.peak_memory_bytes,
+        "valid_loss": fit.valid_losses[-1][1] if fit.valid_losses else None,
         "too_long_examples": encoded.too_long, "truncated_examples": encoded.truncated,
     }
 

@@ -12,14 +12,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from . import kinds
 from .example import Hit, col_of, parse_example
 from .finding import Finding
 from .loader import Line, Source, finding, read_lines, read_source
 from .rules import EXAMPLE_RULES
-from .rules.duplicates import DuplicateIndex
+from .rules.duplicates import DuplicateIndex, Features, features
 from .rules.stimuli import StimulusIndex
 from .schema import validate_json_text
 from .settings import Settings
@@ -81,10 +81,7 @@ class Run:
 
     # --- reporting --------------------------------------------------------------------------------
     def add(self, path: str, line: int, col: int, code: str, message: str, severity: str | None = None) -> None:
-        f = finding(path, line, col, code, message)
-        if severity is not None and severity != f.severity:
-            f = Finding(f.path, f.line, f.col, f.code, severity, f.message)
-        self.findings.append(f)
+        self.findings.append(finding(path, line, col, code, message, severity))
 
     def add_json_hits(self, display: str, text: str, hits: Iterable[Hit], first_line: int = 1) -> None:
         """Locate ``hits`` in JSON ``text`` (a document, or one JSONL line numbered ``first_line``)."""
@@ -171,21 +168,17 @@ class Run:
 
     # --- curriculum -------------------------------------------------------------------------------
     def check_curriculum(self, display: str, lines: Iterable[Line]) -> None:
-        """Each line: parse once, every example rule, then the duplicate index."""
-        settings, add = self.settings, self.add
-        for number, text, control in self._items(display, lines):
-            problems, ex = parse_example(display, number, text, control)
-            for p in problems:
-                add(display, number, p.col, p.code, p.message)
-            if ex is None:
+        """Each line is examined (:func:`examine`), then fed to the duplicate index, in file order."""
+        for line in self._items(display, lines):
+            found, ignore, feat = examine(display, self.settings, line)
+            self.findings += found
+            if feat is None:
                 continue
             self.examples += 1
-            if ex.ignore:
-                self.ignores[(display, number)] = ex.ignore
-            hits = [h for rule in EXAMPLE_RULES for h in rule(ex, settings)]
-            hits += self.dups.add(ex)
-            for h in hits:
-                add(display, number, ex.col(h.loc, h.needle), h.code, h.message, h.severity)
+            if ignore:
+                self.ignores[(display, line.number)] = ignore
+            for h in self.dups.add(display, line.number, feat):
+                self.add(display, line.number, col_of(line.text, h.loc), h.code, h.message, h.severity)
 
     # --- stimuli ----------------------------------------------------------------------------------
     def check_stimuli(self, path: Path, display: str, lines: Iterable[Line]) -> None:
@@ -319,6 +312,28 @@ class Run:
         if self.ignores:
             found = [f for f in found if f.code not in self.ignores.get((f.path, f.line), ())]
         return Outcome(self.settings.resolve(found), self.files, self.examples, self.stimuli)
+
+
+class Examined(NamedTuple):
+    """One curriculum line examined: its findings (located), and when it is an example, its
+    ``lint_ignore`` codes and what the duplicate index needs."""
+
+    findings: list[Finding]
+    ignore: frozenset[str] | None = None
+    features: Features | None = None
+
+
+def examine(display: str, settings: Settings, line: Line) -> Examined:
+    """Every per-line check of a curriculum line: the model, then :data:`EXAMPLE_RULES`.
+    Depends on nothing but its arguments."""
+    problems, ex = parse_example(display, line.number, line.text, line.control)
+    found = [finding(display, line.number, p.col, p.code, p.message) for p in problems]
+    if ex is None:
+        return Examined(found)
+    for rule in EXAMPLE_RULES:
+        for h in rule(ex, settings):
+            found.append(finding(display, line.number, ex.col(h.loc, h.needle), h.code, h.message, h.severity))
+    return Examined(found, ex.ignore, features(ex))
 
 
 def check_supersedes(run: Run) -> None:

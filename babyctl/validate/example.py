@@ -9,7 +9,7 @@ from typing import NamedTuple
 from pydantic import ValidationError
 
 from ..locate import locate_json
-from .schema import Problem, validate_json_text
+from .schema import Problem, duplicate_keys, validate_json_text
 
 
 class Hit(NamedTuple):
@@ -64,13 +64,14 @@ def parse_example(path: str, number: int, text: str, raw_control: bool = False) 
     except ValidationError:
         problems = validate_json_text(text, CurriculumExample)[1]
         return problems, _best_effort_example(path, number, text, raw_control)
+    problems = duplicate_keys(text)
     meta = None
     ignore = _NO_CODES
     if obj.metadata is not None:
         meta = {**obj.metadata.__dict__, **(obj.metadata.__pydantic_extra__ or {})}
         if meta["lint_ignore"]:
             ignore = frozenset(meta["lint_ignore"])
-    return [], Example(path, number, text, [(m.role, m.content) for m in obj.messages], meta, ignore, raw_control)
+    return problems, Example(path, number, text, [(m.role, m.content) for m in obj.messages], meta, ignore, raw_control)
 
 
 _NO_CODES: frozenset[str] = frozenset()

@@ -1,7 +1,7 @@
 """What a check reports (:class:`Finding`) and the table of rule codes (:data:`RULES`).
 
 Codes are stable: ``BC`` + three digits, grouped by family (the hundreds digit).
-The README's rule table is generated from, and tested against, :data:`RULES`.
+The rule table in docs/validate.md is generated from, and tested against, :data:`RULES`.
 """
 from __future__ import annotations
 
@@ -83,6 +83,9 @@ _RULES = [
     Rule("BC105", "unknown-kind", "warning",
          "a file whose kind (curriculum, consent, stimuli, params) cannot be told; only encoding and syntax are checked",
          "`notes/x.jsonl` with no `messages` key"),
+    Rule("BC106", "duplicate-key", "error",
+         "a key that appears twice in one JSON object (JSON readers would silently keep the last value); "
+         "every babyctl reader refuses it with the same code", "`{\"coding\": {...}, \"coding\": {...}}`"),
     # --- BC2xx chat structure
     Rule("BC201", "turn-order", "error",
          "turns are not: optional leading system, then user/assistant alternating from user",
@@ -153,6 +156,8 @@ _RULES = [
     Rule("BC705", "unknown-rule-code", "warning", "`validate.severity` or a phrase names a code that is not registered",
          "`severity: {BC999: off}`"),
     Rule("BC706", "unknown-bank", "error", "`eval.banks` names a bank with no `stimuli/<bank>.jsonl`", "`banks: [gone]`"),
+    Rule("BC707", "tiny-settings-on-8b", "error", "an 8B (Hub) substrate is active with tiny-profile settings "
+         "(less than one epoch, `max_new_tokens` < 128, ...): run `babyctl profile 8b`", "`max_new_tokens: 24` with `[hermes]`"),
 ]
 
 #: code -> rule, in code order
@@ -170,7 +175,7 @@ def default_severity(code: str) -> Severity:
 
 
 def markdown_table() -> str:
-    """The README's rule table (``python -c 'from babyctl.validate.finding import markdown_table as t; print(t())'``)."""
+    """docs/validate.md's rule table (``python -c 'from babyctl.validate.finding import markdown_table as t; print(t())'``)."""
     rows = ["| code | default | name | what it catches | example |", "|---|---|---|---|---|"]
     for r in RULES.values():
         rows.append(f"| `{r.code}` | {r.severity} | {r.name} | {r.summary} | {r.example} |")

@@ -27,9 +27,9 @@ CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ENDING = re.compile(rb"\r\n|\n|\r")
 
 
-def finding(path: str, line: int, col: int, code: str, message: str) -> Finding:
-    """A finding with the rule's default severity (overrides are applied at the end)."""
-    return Finding(path, line, col, code, default_severity(code), message)
+def finding(path: str, line: int, col: int, code: str, message: str, severity: str | None = None) -> Finding:
+    """A finding with ``severity`` or the rule's default (settings' overrides apply at the end)."""
+    return Finding(path, line, col, code, severity or default_severity(code), message)
 
 
 def describe_char(ch: str) -> str:

@@ -36,14 +36,47 @@ def _message(err: dict) -> str:
     return f"{_loc_str(err['loc'])}: {msg}{shown}"
 
 
+class _Duplicate(Exception):
+    pass
+
+
+def _unique(pairs: list) -> None:
+    if len(pairs) > 1 and len(dict(pairs)) != len(pairs):
+        raise _Duplicate
+
+
+def duplicate_keys(text: str) -> list[Problem]:
+    """BC106 for the first key that appears twice in one object of JSON ``text`` (the model and
+    the json module keep the last value silently). Invalid JSON: none (BC101 says why)."""
+    from ..documents import DUPLICATE_KEY_CODE, find_duplicate_key
+
+    try:
+        json.loads(text, object_pairs_hook=_unique)
+        return []
+    except _Duplicate:
+        pass
+    except (ValueError, RecursionError):
+        return []
+    offset, key, first = find_duplicate_key(text) or (0, "?", 0)
+    (line, col), (line0, col0) = _position(text, offset), _position(text, first)
+    where = f"col {col0}" if line0 == line else f"line {line0}, col {col0}"
+    return [Problem(line, col, DUPLICATE_KEY_CODE,
+                    f"duplicate key {json.dumps(key)} (first at {where}); JSON readers would keep the last value")]
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
 def validate_json_text(text: str, model: type[BaseModel]) -> tuple[Any | None, list[Problem]]:
-    """Validate JSON ``text`` (one JSONL line or a whole document) against ``model``.
+    """Validate JSON ``text`` (one JSONL line or a whole document) against ``model``, and look
+    for duplicate keys (BC106).
 
     Returns ``(model_instance_or_None, problems)``, each located in ``text``.
     Never raises for bad input.
     """
     try:
-        return model.model_validate_json(text), []
+        return model.model_validate_json(text), duplicate_keys(text)
     except ValidationError as e:
         errors = e.errors(include_url=False)
     if any(err["type"] == "json_invalid" for err in errors):
@@ -54,7 +87,7 @@ def validate_json_text(text: str, model: type[BaseModel]) -> tuple[Any | None, l
         except RecursionError:
             return None, [Problem(1, 1, "BC101", "invalid JSON: nested too deeply")]
         return None, [Problem(1, 1, "BC101", "invalid JSON: " + errors[0]["msg"])]
-    problems = []
+    problems = duplicate_keys(text)
     for err in errors:
         line, col = locate_json(text, err["loc"])
         problems.append(Problem(line, col, "BC102", _message(err)))

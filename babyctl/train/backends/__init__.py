@@ -30,3 +30,5 @@ class FitResult:
     tokens_seen: int = 0  # non-padding input tokens the model saw
     device: str = "cpu"
     peak_memory_bytes: int | None = None  # CUDA only
+    valid_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, validation loss)
+    settings: dict = field(default_factory=dict)  # what the trainer really used, read back after set-up

@@ -72,34 +72,58 @@ def load_model(source: ModelSource, training: Training, seed: int):
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # babyctl draws its own progress (stderr)
-    if training.lora.load_in_4bit:
+    dev = device()
+    if training.lora.load_in_4bit and dev != "cuda":
         raise EnvironmentProblem("training.lora.load_in_4bit needs a GPU backend (unsloth or "
                                  "bitsandbytes on CUDA); the hf backend here trains full precision")
     tokenizer = load_tokenizer(source)
-    dev = device()
+    extra = {}
+    if training.lora.load_in_4bit:  # QLoRA through bitsandbytes (what Unsloth does too)
+        from transformers import BitsAndBytesConfig
+
+        extra["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if use_bf16(training, dev) else torch.float16)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source.name_or_path, revision=source.revision,
-            dtype=torch.bfloat16 if _bf16(dev) else torch.float32)
+            dtype=torch.bfloat16 if use_bf16(training, dev) else torch.float32, **extra)
     except torch.OutOfMemoryError as e:
         raise _oom(e, dev, "loading the base model")
     except Exception as e:
         raise load_error("base model", source, e, Path(source.name_or_path))
-    if dev == "cuda":
+    if dev == "cuda" and not training.lora.load_in_4bit:
         model = model.to("cuda")
+    if training.lora.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, training.gradient_checkpointing)
     seed_everything(seed)  # LoRA init draws from the RNG: seed right before it
     return get_peft_model(model, lora_config(training)), tokenizer
 
 
 # --- fit -------------------------------------------------------------------------------------
-def sft_config(training: Training, seed: int, output_dir: str, dev: str):
-    """trl ``SFTConfig`` carrying exactly the params' hyperparameters."""
+def use_bf16(training: Training, dev: str) -> bool:
+    """bf16 as params ask (None: where the GPU supports it); a CPU run trains fp32 (read back)."""
+    return _bf16(dev) if training.bf16 is None else (training.bf16 and dev == "cuda")
+
+
+def optimizer_name(training: Training, dev: str) -> str:
+    """The optimizer to ask for: 8-bit AdamW needs bitsandbytes on CUDA, else plain AdamW (read back)."""
+    return training.optim if dev == "cuda" else "adamw_torch"
+
+
+def sft_config(training: Training, seed: int, output_dir: str, dev: str, *, max_steps: int | None = None,
+               with_eval: bool = False):
+    """trl ``SFTConfig`` carrying exactly the params' hyperparameters (``max_steps``: a stage's budget)."""
     from trl import SFTConfig
 
+    bf16 = use_bf16(training, dev)
+    evaluate = with_eval and training.eval_steps > 0
     return SFTConfig(
         output_dir=output_dir,
         num_train_epochs=training.epochs,
-        max_steps=training.max_steps,
+        max_steps=training.max_steps if max_steps is None else max_steps,
         learning_rate=training.learning_rate,
         lr_scheduler_type=training.lr_scheduler,
         warmup_steps=training.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
@@ -114,10 +138,14 @@ def sft_config(training: Training, seed: int, output_dir: str, dev: str):
         dataset_kwargs={"skip_prepare_dataset": True},  # data.py already made input_ids + labels
         remove_unused_columns=False,
         use_cpu=dev == "cpu",
-        bf16=_bf16(dev),
-        fp16=dev == "cuda" and not _bf16(dev),  # older GPUs: fp32 weights, fp16 autocast
-        gradient_checkpointing=False,
-        optim="adamw_torch",
+        bf16=bf16,
+        fp16=dev == "cuda" and not bf16 and training.bf16 is None,  # older GPUs: fp16 autocast
+        gradient_checkpointing=training.gradient_checkpointing,
+        optim=optimizer_name(training, dev),
+        weight_decay=training.weight_decay,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=training.eval_steps if evaluate else None,
+        per_device_eval_batch_size=training.batch_size,
         logging_steps=1,
         save_strategy="no",
         report_to="none",
@@ -144,8 +172,13 @@ def _cpu_threads(dev: str) -> Iterator[None]:
 
 
 def fit(model, tokenizer, dataset: EncodedDataset, training: Training, seed: int,
-        progress: bool = True) -> FitResult:
-    """Train ``model``'s adapter on ``dataset`` with trl's SFTTrainer; per-step losses back."""
+        progress: bool = True, *, valid: EncodedDataset | None = None,
+        max_steps: int | None = None) -> FitResult:
+    """Train ``model``'s adapter on ``dataset`` with trl's SFTTrainer; per-step losses back.
+
+    ``valid``: the validation split, evaluated every ``training.eval_steps`` and once at the end.
+    ``max_steps``: this call's step budget (a stage of a staged curriculum).
+    """
     import torch
     from transformers import PrinterCallback
     from trl import SFTTrainer
@@ -156,22 +189,64 @@ def fit(model, tokenizer, dataset: EncodedDataset, training: Training, seed: int
     cb = TrainProgress(enabled=progress)
     with tempfile.TemporaryDirectory(prefix="babyctl-train-") as out, _cpu_threads(dev):
         seed_everything(seed)
-        trainer = SFTTrainer(model=model, args=sft_config(training, seed, out, dev),
-                             train_dataset=dataset.to_hf(), processing_class=tokenizer, callbacks=[cb])
+        args = sft_config(training, seed, out, dev, max_steps=max_steps, with_eval=valid is not None)
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset.to_hf(),
+                             eval_dataset=valid.to_hf() if valid is not None else None,
+                             processing_class=tokenizer, callbacks=[cb])
         trainer.remove_callback(PrinterCallback)
         if dev == "cuda":
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         try:
             trainer.train()
+            runtime = time.perf_counter() - t0
+            if valid is not None and (not cb.valid_losses or cb.valid_losses[-1][0] != trainer.state.global_step):
+                trainer.evaluate()  # the end-of-run validation loss (logged through the callback)
         except torch.OutOfMemoryError as e:
             raise _oom(e, dev, "training")
         finally:
             cb.close()
-        runtime = time.perf_counter() - t0
+        settings = read_back(trainer, model)
     return FitResult(losses=cb.losses, steps=trainer.state.global_step, runtime_s=runtime,
                      tokens_seen=int(trainer.state.num_input_tokens_seen or 0), device=dev,
-                     peak_memory_bytes=torch.cuda.max_memory_allocated() if dev == "cuda" else None)
+                     peak_memory_bytes=torch.cuda.max_memory_allocated() if dev == "cuda" else None,
+                     valid_losses=cb.valid_losses, settings=settings)
+
+
+def read_back(trainer, model) -> dict:
+    """The settings the trainer and model really used (not what params asked for).
+
+    Unsloth, for one, turns on padding-free batching and overrides gradient checkpointing by
+    itself; 8-bit AdamW falls back to AdamW off a GPU. Provenance records these.
+    """
+    args = trainer.args
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    quant = getattr(base.config, "quantization_config", None)
+    if quant is not None and hasattr(quant, "to_dict"):
+        quant = quant.to_dict()
+    weight_dtypes = sorted({str(p.dtype).replace("torch.", "") for p in base.parameters()})
+    opt = getattr(trainer, "optimizer", None)
+    opt = getattr(opt, "optimizer", opt)  # accelerate wraps it
+    return {
+        "optimizer": type(opt).__name__ if opt is not None else None,
+        "optim": str(getattr(args.optim, "value", args.optim)),
+        "weight_decay": args.weight_decay,
+        "learning_rate": args.learning_rate,
+        "lr_scheduler": str(getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)),
+        "warmup_steps": args.warmup_steps,
+        "bf16": bool(args.bf16), "fp16": bool(args.fp16),
+        "weight_dtypes": weight_dtypes,
+        "quantization": quant,
+        "load_in_4bit": bool(getattr(base, "is_loaded_in_4bit", False)),
+        "gradient_checkpointing": bool(getattr(base, "is_gradient_checkpointing", False)),
+        "padding_free": bool(getattr(args, "padding_free", False)),
+        "effective_batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps
+        * max(1, args.world_size),
+        "max_length": getattr(args, "max_length", None),
+        "lora_dropout": sorted({float(v.p) for m in model.modules()
+                                for v in (getattr(m, "lora_dropout", {}) or {}).values()
+                                if hasattr(v, "p")}) if hasattr(model, "peft_config") else None,
+    }
 
 
 # --- save ------------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ def load_model(source: ModelSource, training: Training, seed: int):
     try:
         model, tokenizer = FastLanguageModel.from_pretrained(
             model_name=source.name_or_path, revision=source.revision,
-            max_seq_length=training.max_seq_length, load_in_4bit=lora.load_in_4bit, dtype=None,
+            max_seq_length=training.max_seq_length, load_in_4bit=lora.load_in_4bit,
+            dtype=None if training.bf16 is None else (torch.bfloat16 if training.bf16 else torch.float16),
             use_exact_model_name=True,  # never swap in another (pre-quantised) repo: provenance
         )
     except torch.OutOfMemoryError as e:
@@ -46,15 +47,31 @@ def load_model(source: ModelSource, training: Training, seed: int):
     model = FastLanguageModel.get_peft_model(
         model, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
         target_modules=sorted(lora.target_modules), bias="none",
-        use_gradient_checkpointing="unsloth", random_state=seed,
+        use_gradient_checkpointing="unsloth" if training.gradient_checkpointing else False,
+        random_state=seed,
     )
     return model, tokenizer
 
 
 def fit(model, tokenizer, dataset: EncodedDataset, training: Training, seed: int,
-        progress: bool = True) -> FitResult:
-    """Same SFTTrainer loop as the hf backend (Unsloth has patched it on import)."""
-    return hf.fit(model, tokenizer, dataset, training, seed, progress=progress)
+        progress: bool = True, **kwargs) -> FitResult:
+    """Same SFTTrainer loop as the hf backend (Unsloth has patched it on import).
+
+    Unsloth changes settings by itself (padding-free batching, gradient checkpointing): the
+    returned ``settings`` are read back from the trainer and model after set-up, not assumed.
+    """
+    result = hf.fit(model, tokenizer, dataset, training, seed, progress=progress, **kwargs)
+    result.settings["unsloth_version"] = _version()
+    return result
+
+
+def _version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("unsloth")
+    except PackageNotFoundError:
+        return None
 
 
 def save_adapter(model, out_dir: Path, base_model_ref: str, revision: str | None) -> list[Path]:

@@ -85,6 +85,10 @@ def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> 
     for i, bank in enumerate(params.eval.banks):
         if not (stimuli_dir / f"{bank}.jsonl").is_file():
             hits.append(Hit("BC706", ("eval", "banks", i), f"eval bank {bank!r} has no {params.stimuli_dir}/{bank}.jsonl"))
+    from ...profiles import tiny_settings_on_8b  # pure Python: nothing heavy on the validate path
+
+    for f in tiny_settings_on_8b(params.model_dump(mode="python", by_alias=True)):
+        hits.append(Hit("BC707", f.key, f.message))
     refs = []
     active = set(params.active_substrates)
     for key, sub in params.substrates.items():

@@ -27,46 +27,25 @@ _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _EXEMPT = {"sic", "sic!", "...", "\u2026", "x", " "}
 
 
-def _passes(p, low: str, seen: dict[str, bool]) -> bool:
-    """True when ``low`` holds a hint of every one of ``p``'s hint groups (``seen`` caches)."""
-    for group in p.hints:
-        for h in group:
-            v = seen.get(h)
-            if v is None:
-                v = seen[h] = h in low
-            if v:
-                break
-        else:
-            return False  # no hint of this group: the phrase cannot match
-    return True
+def _live(phrases: list, low: str) -> list:
+    """The phrases whose every hint group has a hint in ``low`` (the others cannot match it)."""
+    return [p for p in phrases if all(any(map(low.__contains__, group)) for group in p.hints)]
 
 
 def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
-    hits: list[Hit] = []
-    phrases = settings.phrases
-    if not phrases:
-        return hits
     turns = [(i, content) for i, (role, content) in enumerate(ex.messages) if role == "assistant"]
-    if not turns:
-        return hits
+    if not turns or not settings.phrases:
+        return []
     # Once per example: a phrase whose hint groups are not all present in the assistant turns
     # joined by LF cannot pass the per-turn check in any one turn (no hint holds a LF, so none
     # spans two turns), so its regex would not run on any turn.
-    one = len(turns) == 1
-    low_all = turns[0][1].lower() if one else "\n".join([c for _, c in turns]).lower()
-    seen: dict[str, bool] = {}
-    live = [p for p in phrases if _passes(p, low_all, seen)]
-    if not live:
-        return hits
+    live = _live(settings.phrases, "\n".join([c for _, c in turns]).lower())
+    hits: list[Hit] = []
     for i, content in turns:
-        if not one:
-            low, seen = content.lower(), {}
-        for p in live:
-            if one or _passes(p, low, seen):
-                m = p.regex.search(content)
-                if m:
-                    hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{m.group()}"', p.severity,
-                                    m.group()))
+        for p in live if len(turns) == 1 or not live else _live(live, content.lower()):
+            m = p.regex.search(content)
+            if m:
+                hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{m.group()}"', p.severity, m.group()))
     return hits
 
 
