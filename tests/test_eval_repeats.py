@@ -94,3 +94,33 @@ def test_repeats_without_sampling_are_refused_with_the_line(tmp_path: Path):
     with pytest.raises(ParamsError, match="repeats > 1 needs eval.sampling.temperature > 0") as e:
         load_params(exp / "params.yaml")
     assert e.value.line is not None
+
+
+def test_vllm_backend_seeds_each_request_and_cuts_at_stop_tokens(exp_base: Path):
+    """vLLM itself needs a GPU: a stand-in engine records the SamplingParams it is given."""
+    import types
+
+    from babyctl.evaluate.backends import VllmGenerator
+
+    params = load_params(exp_base / "params.yaml")
+    tok = generate.load_tokenizer(params, RunSpec("tiny"), exp_base)
+    stop = generate.stop_token_ids(tok)
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    calls = []
+
+    class Engine:
+        def generate(self, prompts, sp, lora_request=None, use_tqdm=True):
+            calls.append(sp)
+            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(token_ids=[40, 41, end, 50, 51])])
+                    for _ in prompts]
+
+    g = VllmGenerator()
+    g.engine, g.tok, g.lora, g._sampling = Engine(), tok, None, lambda **kw: types.SimpleNamespace(**kw)
+    rows = g.generate(["a", "b"], 5, stop, [{"temperature": 0.9, "top_p": 0.95, "seed": 1},
+                                           {"temperature": 0.9, "top_p": 0.95, "seed": 2}])
+    [sps] = calls
+    assert [sp.seed for sp in sps] == [1, 2] and all(sp.stop_token_ids == stop for sp in sps)
+    assert all(r["n_output_tokens"] == 3 and r["stop_reason"] == "stop_token" for r in rows)
+    assert rows[0]["completion"] == tok.decode([40, 41], skip_special_tokens=True)
+    g.generate(["a"], 5, stop)  # greedy: one SamplingParams, temperature 0
+    assert calls[-1].temperature == 0.0 and calls[-1].stop_token_ids == stop
