@@ -24,6 +24,8 @@ Reading a corrupted ``dvc.lock`` or ``.dvc`` file raises :class:`~babyctl.errors
 """
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,8 +42,12 @@ CHECKS = {
     "c": "pipeline status",
     "d": "adapter provenance + consent",
     "e": "untracked files",
-    "f": "pre-registration lock",
+    "f": "dvc.lock, SHA256SUMS committed",
+    "g": "symlinks in tracked data",
+    "h": "leftovers of interrupted writes",
+    "i": "pre-registration lock",
 }
+LOCK_NAME = "dvc.lock"
 
 
 @dataclass
@@ -54,6 +60,11 @@ class AuditFinding:
     expected: str | None = None
     actual: str | None = None
     source: str | None = None
+    line: int | None = None  #: line in ``path`` (e.g. the dvc.lock line) when known
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
 
 
 Finding = AuditFinding  # short name used inside this module
@@ -67,6 +78,7 @@ class AuditResult:
     skipped: dict[str, str] = field(default_factory=dict)  # check -> why
     seconds: float = 0.0
     bytes_hashed: int = 0
+    header: dict = field(default_factory=dict)  #: :class:`babyctl.audit_context.Header` as a dict
 
     @property
     def ok(self) -> bool:
@@ -74,7 +86,7 @@ class AuditResult:
 
     def as_dict(self) -> dict:
         return {
-            "ok": self.ok, "root": self.root, "seconds": round(self.seconds, 3),
+            "ok": self.ok, "root": self.root, "header": self.header, "seconds": round(self.seconds, 3),
             "bytes_hashed": self.bytes_hashed, "checked": self.checked, "skipped": self.skipped,
             "checks": CHECKS, "findings": [asdict(f) for f in self.findings],
         }
@@ -159,17 +171,35 @@ def check_ledger(tracked: Tracked, hashes: HashCache) -> tuple[list[Finding], in
 
 # --- (c) --------------------------------------------------------------------------------------
 def check_status(root: Path) -> tuple[list[Finding], int]:
-    """``dvc status`` (:func:`babyctl.tracked.pipeline_status`) as findings."""
+    """``dvc status`` (:func:`babyctl.tracked.pipeline_status`) as findings; a changed command
+    names its dvc.lock line and shows both commands."""
     status = pipeline_status(root)
     if status.error:
         return [Finding("c", "dvc.yaml", status.error)], 0
-    findings = [Finding("c", c.path, c.message, source=f"dvc status:{c.stage}") for c in status.changes]
+    findings = [_changed_command(root, c.stage, status.commands.get(c.stage)) if c.message.endswith(": changed command")
+                else Finding("c", c.path, c.message, source=f"dvc status:{c.stage}") for c in status.changes]
     return findings, status.stages
+
+
+def _changed_command(root: Path, stage: str, yaml_cmd: object) -> Finding:
+    """``changed command``: name the dvc.lock line and show both commands."""
+    from .audit_lock import lock_lines
+    from .tracked import read_lock
+
+    try:
+        _, stages = read_lock(root)
+    except InputError:
+        stages = {}
+    lock_cmd = (stages.get(stage) or {}).get("cmd") if isinstance(stages.get(stage), dict) else None
+    line = lock_lines(root).get(("stages", stage, "cmd"))
+    return Finding("c", LOCK_NAME, f"stage {stage}: the command dvc.lock records differs from dvc.yaml's "
+                   "(even whitespace counts: DVC re-runs the stage)", expected=json.dumps(yaml_cmd),
+                   actual=json.dumps(lock_cmd), source=f"dvc status:{stage}", line=line)
 
 
 # --- (d) --------------------------------------------------------------------------------------
 def check_adapters(tracked: Tracked, hashes: HashCache) -> tuple[list[Finding], int]:
-    from .consent import load_consent, refusals
+    from .consent import Weights, artifact_reasons, chain_for, load_consent
     from .documents import parse_json_model, read_bytes
     from .schemas.provenance import AdapterProvenance
 
@@ -236,9 +266,8 @@ def check_adapters(tracked: Tracked, hashes: HashCache) -> tuple[list[Finding], 
             train_dep = next((e for e in tracked.entries if e.kind == "dep" and e.path == build.path
                               and e.source == f"dvc.lock:train@{substrate}-{condition}-{seed}"), None)
             if train_dep is not None and train_dep.md5 != build.md5:
-                findings.append(Finding("d", build.path, f"train@{substrate}-{condition}-{seed} was trained on "
-                                        "another build than the one recorded", expected=build.md5,
-                                        actual=train_dep.md5))
+                findings.append(_build_mismatch(tracked, hashes, build, train_dep, ds.md5,
+                                                f"train@{substrate}-{condition}-{seed}"))
         # the consent record
         c = prov.consent
         cpath = root / c.path
@@ -256,10 +285,63 @@ def check_adapters(tracked: Tracked, hashes: HashCache) -> tuple[list[Finding], 
         if loaded.record.id != c.id:
             findings.append(Finding("d", c.path, "consent record id differs from provenance",
                                     expected=c.id, actual=loaded.record.id))
-        for reason in refusals(loaded.record, substrate=substrate, purpose="fine_tuning",
-                               condition=condition, at=prov.started_at):
+        try:  # the chain as it stands now: a withdrawal recorded after training still counts
+            chain = chain_for(cpath)
+        except InputError as e:
+            findings.append(Finding("d", c.path, f"consent chain unreadable: {e.message}"))
+            continue
+        base = prov.base_model
+        for reason in artifact_reasons(chain, root=root, substrate=substrate, purpose="fine_tuning",
+                                       condition=condition, made_at=prov.started_at,
+                                       weights=Weights(base.hub_id, base.revision) if base.hub_id else None):
             findings.append(Finding("d", c.path, f"consent does not cover {run}: {reason}"))
+    for path, message in _eval_consent(root):
+        findings.append(Finding("d", path, message))
     return findings, len(adapters)
+
+
+def _eval_consent(root: Path) -> list[tuple[str, str]]:
+    """Evaluations whose data was collected outside the consent in force then (babyctl.consent)."""
+    from .consent import eval_findings
+
+    return eval_findings(root)
+
+
+def _build_mismatch(tracked: Tracked, hashes: HashCache, build: Entry, train_dep: Entry, ds_md5: str | None,
+                    stage: str) -> Finding:
+    """The train stage's dep record and the build output's record disagree: say which side is wrong.
+
+    "Trained on another build" is stated only when it is true: the dep's folder object is in the
+    cache and holds the dataset the adapter's provenance names. Otherwise the lock entry was edited.
+    """
+    from .audit_lock import entry_key, lock_lines
+
+    root = tracked.root
+    lines = lock_lines(root)
+    try:
+        now = dir_md5((f, hashes.get(f"{build.path}/{f}").md5) for f in walk_dir(root, build.path))
+    except (OSError, InputError):
+        now = None
+    build_stage = build.source.split(":", 1)[1]
+    if now == train_dep.md5 and now != build.md5:
+        hit = entry_key(tracked, build_stage, build.path)
+        line = lines.get(hit[0] + ("md5",)) if hit else None
+        return Finding("d", LOCK_NAME, f"the {build_stage} output entry for {build.path} disagrees with the "
+                       f"workspace and with {stage}'s dep record, which agree: the lock's {build_stage} entry was "
+                       "edited", expected=build.md5, actual=now, source=build.source, line=line)
+    hit = entry_key(tracked, stage, build.path)
+    line = lines.get(hit[0] + ("md5",)) if hit else None
+    old = read_dir_object(root, train_dep.md5) if train_dep.md5 else None
+    from .study import TRAIN_FILE
+
+    rel_ds = TRAIN_FILE
+    if old is not None and ds_md5 and old.get(rel_ds) == ds_md5:
+        return Finding("d", build.path, f"{stage} was trained on another build than the one recorded (the build "
+                       "was re-run after training; run: dvc repro)", expected=build.md5, actual=train_dep.md5,
+                       source=train_dep.source, line=None)
+    return Finding("d", LOCK_NAME, f"{stage}'s dep entry for {build.path} records an md5 that is neither the "
+                   f"{build_stage} output nor any folder in the DVC cache holding the adapter's dataset: the lock "
+                   "entry was edited", expected=build.md5, actual=train_dep.md5, source=train_dep.source, line=line)
 
 
 # --- (e) --------------------------------------------------------------------------------------
@@ -291,42 +373,131 @@ def check_untracked(tracked: Tracked, folders: tuple[str, ...] = DATA_FOLDERS) -
     return findings, n
 
 
+# --- (g) --------------------------------------------------------------------------------------
+def check_symlinks(tracked: Tracked, ignore: DvcIgnore) -> tuple[list[Finding], int]:
+    """Symlinks among tracked files and folders (and the records): DVC hashes the bytes a link points
+    to, so a link to a byte-identical copy passes every hash check, yet a clone gets a copy, not the
+    link, and the link can be re-pointed later. Links into DVC's own cache (``cache.type: symlink``)
+    are DVC's and allowed."""
+    from .tracked import cache_dir
+
+    root = tracked.root
+    cache = cache_dir(root)
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    n = 0
+
+    def visit(rel: str) -> None:
+        nonlocal n
+        if rel in seen:
+            return
+        seen.add(rel)
+        p = root / rel
+        n += 1
+        if p.is_symlink():
+            target = p.resolve()
+            if target.is_relative_to(cache):
+                return
+            where = "outside the repository" if not target.is_relative_to(root) else "inside the repository"
+            findings.append(Finding("g", rel, f"symlink in tracked data, to {target} ({where}): the hashes "
+                                    "are those of the target; a tracked path must be a plain file or folder",
+                                    source="filesystem"))
+            return
+        if p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+                d = Path(dirpath)
+                drel = d.relative_to(root).as_posix()
+                dirnames[:] = [x for x in dirnames if x not in (".git", ".dvc")
+                               and not ignore.ignored(f"{drel}/{x}", is_dir=True)]
+                for x in [*dirnames, *filenames]:
+                    c = d / x
+                    if c.is_symlink() and not ignore.ignored(f"{drel}/{x}", is_dir=c.is_dir()):
+                        visit(f"{drel}/{x}")
+                n += len(filenames)
+
+    for rel in sorted({e.path for e in tracked.entries} | {"dvc.yaml"}):  # the records: check (f)
+        if (root / rel).exists() or (root / rel).is_symlink():
+            visit(rel)
+    return findings, n
+
+
+# --- (h) --------------------------------------------------------------------------------------
+def check_leftovers(tracked: Tracked) -> tuple[list[Finding], int]:
+    """Leftovers of an interrupted write beside each DVC output (:func:`babyctl.fsutil.stale_paths`,
+    the one spelling of their names): an unfinished commit journal means the run's unit (adapter +
+    provenance + metrics) may be torn; staged or moved-aside copies are stale."""
+    from . import fsutil
+
+    stale_paths = getattr(fsutil, "stale_paths", None)
+    if stale_paths is None:  # the commit protocol without journals: check (e) reports stray files
+        return [], 0
+    root = tracked.root
+    outs = sorted({e.path for e in tracked.entries if e.kind == "out"})
+    findings = []
+    for rel in outs:
+        for p in stale_paths(root / rel):
+            where = p.relative_to(root).as_posix()
+            if p.name.endswith(".commit"):
+                findings.append(Finding("h", where, f"unfinished commit of {rel}: the unit may be torn (e.g. a new "
+                                        "adapter with old metrics) until the next run rolls it forward"))
+            else:
+                findings.append(Finding("h", where, f"stale leftover of an interrupted write of {rel} (the next "
+                                        "run removes it)"))
+    return findings, len(outs)
+
+
+# --- (i) --------------------------------------------------------------------------------------
 def check_prereg(root: Path) -> tuple[list[Finding], int]:
-    """(f) the pre-registration lock parses and matches its digest, amendments are valid, and every
+    """(i) the pre-registration lock parses and matches its digest, amendments are valid, and every
     deviation from the lock has an amendment (:func:`babyctl.prereg.audit_problems`)."""
     from .prereg import LOCK, audit_problems
 
-    return [Finding("f", path, msg) for path, msg in audit_problems(root)], int((root / LOCK).exists())
+    return [Finding("i", path, msg) for path, msg in audit_problems(root)], int((root / LOCK).exists())
 
 
 # --- all --------------------------------------------------------------------------------------
-def audit(root: str | Path = ".", *, pipeline_status: bool = True) -> AuditResult:
-    """Run every check on the repository at ``root``."""
+def audit(root: str | Path | None = None, *, pipeline_status: bool = True) -> AuditResult:
+    """Run every check on the study at ``root`` (default: the study holding the working folder)."""
+    from . import audit_context, audit_lock, ledger
+
     t0 = time.perf_counter()
-    root = Path(root).resolve()
+    root = audit_context.find_root(root)
     if not (root / "dvc.lock").exists() and not (root / ".dvc").is_dir():
         raise InputError("not a DVC repository (no dvc.lock, no .dvc/): run from the experiment root",
                          path=root)
+    hdr = audit_context.header(root)
     tracked = load_tracked(root)  # raises on a corrupted dvc.lock / .dvc file
-    result = AuditResult(root=str(root))
+    result = AuditResult(root=str(root), header=hdr.as_dict())
     hashes = HashCache(root)
     ignore = DvcIgnore(root)
     for key, fn in (("a", lambda: check_lock(tracked, hashes, ignore)), ("b", lambda: check_ledger(tracked, hashes)),
                     ("d", lambda: check_adapters(tracked, hashes)), ("e", lambda: check_untracked(tracked)),
-                    ("f", lambda: check_prereg(root))):
+                    ("f", lambda: audit_context.check_committed(root, hdr)),
+                    ("g", lambda: check_symlinks(tracked, ignore)), ("h", lambda: check_leftovers(tracked)),
+                    ("a", lambda: audit_lock.check_metadata(tracked, hashes, ignore)),
+                    ("i", lambda: check_prereg(root))):
         try:
             found, n = fn()
         except InputError as e:  # e.g. a symlink out of the repository
             found, n = [Finding(key, e.path or "?", e.message)], 0
         result.findings.extend(found)
-        result.checked[key] = n
+        result.checked[key] = result.checked.get(key, 0) + n
     if pipeline_status:
         found, n = check_status(root)
         result.findings.extend(found)
         result.checked["c"] = n
     else:
         result.skipped["c"] = "--no-status"
-    result.findings.sort(key=lambda f: (f.check, f.path, f.message))
+    # which side changed: a file that SHA256SUMS and git vouch for is not to blame
+    try:
+        listed, _ = ledger.parse((root / ledger.LEDGER).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        listed = {}
+    b_paths = {f.path for f in result.findings if f.check in ("b", "g")}
+    witnessed = {p for p in listed if p not in b_paths and (root / p).is_file() and not (root / p).is_symlink()}
+    result.findings = audit_lock.attribute(result.findings, tracked, witnessed=witnessed,
+                                           git_changed=set(hdr.changed_files))
+    result.findings.sort(key=lambda f: (f.check, f.path, f.line or 0, f.message))
     result.bytes_hashed = sum(h.size for h in hashes._done.values())
     result.seconds = time.perf_counter() - t0
     return result

@@ -66,6 +66,8 @@ def validate_cmd(
     fmt: str = typer.Option("text", "--format", help="text | json | github"),
     params: Optional[Path] = typer.Option(None, "--params", help="The experiment's params.yaml [default: params.yaml]."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write a JSON report (findings, counts, provenance)."),
+    against_study: bool = typer.Option(False, "--against-study", help="Check PATHS against the rest of the study "
+                                       "in the working folder (cross-file duplicates); report PATHS only (the hook)."),
 ) -> None:
     """Check curriculum, consent records, stimuli and params (exit 0 clean, 1 errors, 2 usage).
 
@@ -77,7 +79,11 @@ def validate_cmd(
 
     if fmt not in REPORTERS:
         raise fail(UsageError(f"unknown --format {fmt!r} (choose from: {', '.join(REPORTERS)})"))
-    if paths:  # settings from --params, else from ./params.yaml when there is one
+    if paths and against_study:
+        from .validate import run_staged
+
+        outcome = run_staged(paths, Path.cwd())
+    elif paths:  # settings from --params, else from ./params.yaml when there is one
         outcome = run_paths(paths, params) if params is not None else run_paths(paths, root=Path.cwd())
     else:
         params_path = params or Path("params.yaml")
@@ -112,43 +118,57 @@ def build_cmd(
 @app.command("ledger")
 def ledger_cmd(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if SHA256SUMS is stale or wrong."),
-    root: Path = typer.Option(Path("."), "--root", help="The experiment (DVC repository) root."),
+    root: Optional[Path] = typer.Option(None, "--root", help="The study root [default: found from the working folder]."),
 ) -> None:
     """Write SHA256SUMS (sha256sum format) for every file dvc.lock and .dvc files track.
+
+    --check also reports files in tracked folders that SHA256SUMS does not list; it never
+    advises re-running `babyctl ledger` over them (that would bless an injected file).
 
     Example: babyctl ledger && sha256sum -c SHA256SUMS
     """
     from . import ledger
+    from .audit_context import find_root
 
+    study = find_root(root)
     if check:
-        problems = ledger.check(root)
+        problems = ledger.check(study)
         for p in problems:
             typer.echo(str(p))
         if problems:
             raise typer.Exit(1)
         typer.echo(f"{ledger.LEDGER}: ok")
         return
-    path, n = ledger.write(root)
+    path, n = ledger.write(study)
     typer.echo(f"{path.name}: {n} files")
 
 
 @app.command("audit")
 def audit_cmd(
-    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
-    root: Path = typer.Option(Path("."), "--root", help="The experiment (DVC repository) root."),
+    fmt: str = typer.Option("text", "--format", help="text (fits the terminal) | json | md (paste-ready)."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json.", hidden=True),
+    root: Optional[Path] = typer.Option(None, "--root", help="The study root [default: found from the working folder]."),
     no_status: bool = typer.Option(False, "--no-status", help="Skip the pipeline-status check (dvc status)."),
 ) -> None:
-    """Verify hashes (dvc.lock, SHA256SUMS), pipeline status, adapter provenance+consent, stray files.
+    """Verify hashes (dvc.lock, SHA256SUMS), pipeline status, adapter provenance+consent, stray
+    files, committed records and symlinks; print a header an auditor can paste (commit, clean
+    tree, UTC time, versions, remote).
 
-    Example: babyctl audit --json
+    Example: babyctl audit --format md > audit.md
     """
     from . import audit, audit_report
+    from .errors import UsageError
 
-    result = audit.audit(root, pipeline_status=not no_status)
-    if as_json:
-        typer.echo(audit_report.to_json(result))
-    else:
-        audit_report.print_table(result)
+    fmt = "json" if as_json else fmt
+    if fmt not in audit_report.FORMATS:
+        raise fail(UsageError(f"unknown --format {fmt!r} (choose from: {', '.join(audit_report.FORMATS)})"))
+    try:
+        result = audit.audit(root, pipeline_status=not no_status)
+    except BabyctlError as e:
+        if fmt == "json":
+            typer.echo(audit_report.error_json(e.message, path=e.path, line=e.line, exit_code=e.exit_code))
+        raise fail(e)
+    typer.echo(audit_report.REPORTERS[fmt](result), nl=False)
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -156,16 +176,47 @@ def audit_cmd(
 def migrate_cmd(
     legacy_dir: Path = typer.Argument(..., help="The legacy study folder (read only; never modified)."),
     out: Path = typer.Option(..., "--out", help="Folder to write the migrated experiment into (new or empty)."),
+    init_study: bool = typer.Option(False, "--init", help="Then make it a runnable study (babyctl init, seeded)."),
 ) -> None:
-    """Import a legacy study layout: verify its MANIFEST.md, convert curriculum, consent, stimuli.
+    """Import a legacy study layout: verify its MANIFEST.md and the study, convert curriculum, consent, stimuli.
 
-    Example: babyctl migrate ../shared/three-babies --out migrated
+    Example: babyctl migrate ../shared/three-babies --out migrated --init
     """
     from .migrate import migrate
 
     report = migrate(legacy_dir, out)
     typer.echo(f"{out / 'MIGRATION_REPORT.md'}: {report.summary()}")
+    if init_study:
+        from .init import init_from_migrated
+
+        res = init_from_migrated(out)
+        typer.echo(f"{out}: study initialised ({len(res.written)} files); code the consent records, then "
+                   "babyctl validate")
     raise typer.Exit(0)
+
+
+@app.command("init")
+def init_cmd(
+    dest: Path = typer.Argument(Path("."), help="Folder of the new study (created if missing)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name [default: the folder name]."),
+    git: bool = typer.Option(True, "--git/--no-git", help="Run git init where there is no repository."),
+    dvc: bool = typer.Option(True, "--dvc/--no-dvc", help="Run dvc init where there is none."),
+) -> None:
+    """Lay out a runnable study: params.yaml, dvc.yaml, pre-commit hook, .gitignore, .dvcignore, README.
+
+    Existing files are kept. A `babyctl migrate` output (with migration_report.json) is seeded from it.
+
+    Example: babyctl init my-study && cd my-study && dvc repro
+    """
+    from .init import init, init_from_migrated
+    from .migrate import REPORT_JSON
+
+    seeded = (dest / REPORT_JSON).is_file()
+    res = (init_from_migrated if seeded else init)(dest, study=study, git=git, dvc=dvc)
+    for path in res.written:
+        typer.echo(str(path.relative_to(res.root)))
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
 
 
 # --- tiny-model, train (issue 4) ---------------------------------------------------------------
@@ -205,6 +256,8 @@ def train(
     if shown.is_relative_to(Path.cwd().resolve()):
         shown = shown.relative_to(Path.cwd().resolve())
     typer.echo(f"{shown} ({result.backend}, {result.steps} steps, final loss {result.final_loss:.4f})")
+    if result.consent_note:
+        typer.echo(result.consent_note, err=True)
 
 
 # --- profile, export (issue 16) ---------------------------------------------------------------
@@ -288,6 +341,8 @@ def eval_cmd(
                            backend=make(backend))
     if gen.stale is not None:
         typer.echo(f"note: rows made with other settings were moved to {_shown(gen.stale)}", err=True)
+    if gen.consent_note:
+        typer.echo(gen.consent_note, err=True)
     typer.echo(f"{_shown(gen.completions)} ({gen.total} completions: {gen.generated} generated, "
                f"{gen.reused} reused)")
     fails = f", {scored.judge_failures} judge votes failed (recorded)" if scored.judge_failures else ""
@@ -409,6 +464,33 @@ def publish_cmd(
     typer.echo(f"published {p.repo_id}@{p.tag} -> commit {p.commit} ({did})\nstaged copy: {out.staged}")
 
 
+@app.command("verify")
+def verify_cmd(
+    target: str = typer.Argument(..., help="ORG/NAME[@REV]: a release on the Hub (tag, branch or commit)."),
+    study: Optional[Path] = typer.Option(None, "--study", help="Also check against this study clone (after dvc pull)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Download a release and check SHA256SUMS, the in-toto statement, license files and card
+    metadata; with --study, also the study's SHA256SUMS, provenance and consent (exit 1 on any mismatch).
+
+    Example: babyctl verify babyctl-study/Llama-Hermes-3-8B-core-seed1@core-seed1-ds1a2b3c4d5e6 --study .
+    """
+    import json as json_mod
+
+    from .publish.verify import verify
+
+    result = verify(target, study=study)
+    if as_json:
+        typer.echo(json_mod.dumps(result.as_dict(), indent=2, sort_keys=True, default=str))
+    else:
+        where = f" against {result.study}" if result.study else ""
+        typer.echo(f"{result.repo_id}@{result.revision} (commit {result.commit}): {len(result.files)} files{where}")
+        for m in result.mismatches:
+            typer.echo(str(m))
+        typer.echo("verify passed" if result.ok else f"verify failed: {len(result.mismatches)} mismatch(es)")
+    raise typer.Exit(0 if result.ok else 1)
+
+
 @app.command("card")
 def card_cmd(
     substrate: str = typer.Argument(..., help="Substrate key in params.yaml."),
@@ -432,6 +514,20 @@ def card_cmd(
         atomic_write_text(out, text)
     typer.echo(f"card sha256: {sha256_bytes(text.encode('utf-8'))}", err=True)
 
+
+@app.command("revoke")
+def revoke_cmd(
+    repo_ids: List[str] = typer.Argument(..., help="Hub repos (ORG/NAME) of releases to take out of public reach."),
+    gated: bool = typer.Option(False, "--gated", help="Gate the repos (manual approval) instead of making them private."),
+) -> None:
+    """Make published releases private (or gated) on the Hub, e.g. after consent is withdrawn.
+
+    Example: babyctl revoke babyctl-study/Llama-Hermes-3-8B-core-seed1
+    """
+    from .revoke import revoke
+
+    for r in revoke(list(repo_ids), gated=gated):
+        typer.echo(f"{r.repo_id}: " + ("gated (manual approval)" if r.gated else "private"))
 
 
 

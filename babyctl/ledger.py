@@ -41,7 +41,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{LEDGER}:{self.line}: " if self.line else ""
-        hashes = f" (expected {self.expected}, actual {self.actual})" if self.expected or self.actual else ""
+        shown = [f"{k} {v}" for k, v in (("expected", self.expected), ("actual", self.actual)) if v is not None]
+        hashes = f" ({', '.join(shown)})" if shown else ""
         return f"{where}{self.path}: {self.message}{hashes}"
 
 
@@ -150,6 +151,80 @@ def check(root: str | Path = ".", *, tracked: Tracked | None = None, hashes: Has
             problems.append(Problem(path=rel, line=no,
                                     message="listed but not tracked by dvc.lock or a .dvc file (stale ledger)"))
     for rel in sorted(expected - set(listed)):
-        problems.append(Problem(path=rel, message="tracked but not in SHA256SUMS (stale ledger: run babyctl ledger)",
-                                actual=hashes.get(rel).sha256 if (root / rel).is_file() else None))
+        actual = hashes.get(rel).sha256 if (root / rel).is_file() else None
+        if recorded_by_dvc(tracked, hashes, rel):
+            problems.append(Problem(path=rel, actual=actual, message="recorded by dvc.lock (md5 matches) but not "
+                                    "in SHA256SUMS: stale ledger (run: babyctl ledger)"))
+        else:
+            problems.append(Problem(path=rel, actual=actual, message=UNRECORDED))
+    for rel in unlisted_in_data_folders(tracked, set(listed) | expected):
+        problems.append(Problem(path=rel, actual=hashes.get(rel).sha256 if (root / rel).is_file() else None,
+                                message=UNRECORDED))
     return problems
+
+
+#: the message for a file nothing records: never advise `babyctl ledger`, which would bless it
+UNRECORDED = ("in a tracked folder but recorded by neither SHA256SUMS nor dvc.lock: an unrecorded file "
+              "(find out what wrote it and remove it; re-running `babyctl ledger` would bless it)")
+
+
+def recorded_by_dvc(tracked: Tracked, hashes: HashCache, rel: str) -> bool:
+    """Whether ``dvc.lock``/a ``.dvc`` file records ``rel`` with its current md5 (a file entry,
+    or a folder entry whose ``.dir`` object lists it, or whose whole workspace folder matches)."""
+    from .tracked import dir_md5, read_dir_object, walk_dir
+
+    root = tracked.root
+    if not (root / rel).is_file():
+        return False
+    md5 = hashes.get(rel).md5
+    for e in tracked.entries:
+        if not e.md5:
+            continue
+        if e.path == rel and e.md5 == md5:
+            return True
+        if e.is_dir and rel.startswith(e.path + "/"):
+            inner = rel[len(e.path) + 1:]
+            obj = read_dir_object(root, e.md5)
+            if obj is not None:
+                if obj.get(inner) == md5:
+                    return True
+                continue
+            try:
+                files = walk_dir(root, e.path)
+                if dir_md5((f, hashes.get(f"{e.path}/{f}").md5) for f in files) == e.md5:
+                    return True
+            except (OSError, InputError):
+                continue
+    return False
+
+
+def unlisted_in_data_folders(tracked: Tracked, known: set[str]) -> list[str]:
+    """Files under the data folders that are neither in ``known`` nor in git (``.gitignore`` files aside)."""
+    import subprocess
+
+    from .study import DATA_FOLDERS
+    from .tracked import walk_dir
+
+    root = tracked.root
+    folders = [f for f in DATA_FOLDERS if (root / f).is_dir()]
+    if not folders:
+        return []
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--", *folders], cwd=root, capture_output=True,
+                             check=True).stdout
+        in_git = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
+    except (OSError, subprocess.CalledProcessError):
+        in_git = set()
+    found = []
+    ignore = DvcIgnore(root)
+    for folder in folders:
+        try:
+            files = walk_dir(root, folder, ignore)
+        except InputError:
+            continue  # a symlink out of the repository: audit reports it
+        for f in files:
+            rel = f"{folder}/{f}"
+            if rel in known or rel in in_git or rel.rsplit("/", 1)[-1] == ".gitignore":
+                continue
+            found.append(rel)
+    return sorted(found)

@@ -403,6 +403,7 @@ class PipelineStatus:
     changes: list[StatusChange] = field(default_factory=list)
     stages: int = 0  #: stages in the pipeline
     error: str | None = None  #: why the status could not be read
+    commands: dict[str, object] = field(default_factory=dict)  #: stage -> its cmd in dvc.yaml (resolved)
 
     @property
     def clean(self) -> bool:
@@ -425,12 +426,17 @@ def pipeline_status(root: str | Path) -> PipelineStatus:
         from dvc.repo import Repo
     except ImportError as e:  # pragma: no cover - dvc is a hard dependency
         return PipelineStatus(error=f"cannot import dvc: {e}")
+    cwd = os.getcwd()
     try:
+        os.chdir(root)  # DVC names stages and paths relative to the working folder
         with Repo(str(root)) as repo:
             raw = repo.status()
             n = len(repo.index.stages)
+            commands = {s.addressing: s.cmd for s in repo.index.stages}
     except DvcException as e:
         return PipelineStatus(error=f"dvc cannot read the pipeline: {e}")
+    finally:
+        os.chdir(cwd)
     changes: list[StatusChange] = []
     for stage, items in sorted(raw.items()):
         if not items:
@@ -445,4 +451,4 @@ def pipeline_status(root: str | Path) -> PipelineStatus:
                         changes.append(StatusChange(stage, path, f"stage {stage}: {kind[len('changed '):]} {what}"))
                 else:
                     changes.append(StatusChange(stage, stage, f"stage {stage}: {kind}"))
-    return PipelineStatus(changes=changes, stages=n)
+    return PipelineStatus(changes=changes, stages=n, commands=commands)

@@ -20,7 +20,9 @@ response shapes read from huggingface_hub 1.33's ``hf_api.py``,
 * ``POST /api/models/{repo}/tag/{rev}`` (409 if the tag exists), ``GET /api/models/{repo}/refs``;
 * ``GET /api/models/{repo}[/revision/{rev}]`` -> model info with ``sha`` and ``siblings``
   (``blobId``, ``size``, ``lfs``);
-* ``HEAD``/``GET /{repo}/resolve/{rev}/{path}`` -> the bytes, ``X-Repo-Commit``, ``ETag``.
+* ``HEAD``/``GET /{repo}/resolve/{rev}/{path}`` -> the bytes, ``X-Repo-Commit``, ``ETag``;
+* ``GET /api/models/{repo}/tree/{rev}[/{path}]`` -> the files (``list_repo_tree``, used by
+  ``snapshot_download``; one page, files only).
 
 Auth: ``Authorization: Bearer <token>``; :attr:`HubState.tokens` maps a token to
 ``"write"``, ``"read"`` (403 on writes) or ``"expired"`` (401, with the Hub's
@@ -83,6 +85,7 @@ class Commit:
 class Repo:
     repo_id: str
     private: bool
+    gated: str | bool = False  #: False, "auto" or "manual" (PUT /api/models/{repo}/settings)
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -443,8 +446,30 @@ class _Handler(BaseHTTPRequestHandler):
             if f.lfs:
                 s["lfs"] = {"sha256": f.sha256, "size": len(f.data), "pointerSize": 134}
             siblings.append(s)
-        self._json(200, {"id": repo, "modelId": repo, "sha": commit.oid, "private": r.private,
+        self._json(200, {"id": repo, "modelId": repo, "sha": commit.oid, "private": r.private, "gated": r.gated,
                          "tags": [], "siblings": siblings, "lastModified": "2026-01-01T00:00:00.000Z"})
+
+    def tree(self, body: bytes, query, repo: str, rev: str, path: str = "") -> None:
+        """``list_repo_tree`` (what ``snapshot_download`` lists): files only, one page, no folders."""
+        if not self._auth(write=False):
+            return
+        r = self._repo(repo)
+        if r is None:
+            return
+        commit = r.resolve(rev)
+        if commit is None:
+            self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+            return
+        prefix = unquote(path).strip("/")
+        entries = []
+        for p, f in sorted(commit.files.items()):
+            if prefix and not p.startswith(prefix + "/"):
+                continue
+            e = {"type": "file", "oid": git_blob_id(f.data), "size": len(f.data), "path": p}
+            if f.lfs:
+                e["lfs"] = {"oid": f.sha256, "size": len(f.data), "pointerSize": 134}
+            entries.append(e)
+        self._json(200, entries)
 
     def resolve_file(self, body: bytes, query, repo: str, rev: str, file: str, head: bool = False) -> None:
         if not self._auth(write=False):
@@ -479,7 +504,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.resolve_file(head=True, **kw)
 
 
+def _settings(self, body: bytes, query, repo: str) -> None:
+    """``PUT /api/models/{repo}/settings`` as huggingface_hub's ``update_repo_settings`` sends it:
+    a JSON body with ``gated`` ("auto", "manual" or false) and/or ``visibility``
+    ("public" or "private"; older clients send ``private``: bool)."""
+    if not self._auth(write=True):
+        return
+    r = self._repo(repo)
+    if r is None:
+        return
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError:
+        self._error(400, "invalid JSON body")
+        return
+    if not payload:
+        self._error(400, "no setting to update")
+        return
+    if "gated" in payload:
+        if payload["gated"] not in ("auto", "manual", False):
+            self._error(400, f"invalid gated value {payload['gated']!r}")
+            return
+        r.gated = payload["gated"]
+    if "visibility" in payload:
+        if payload["visibility"] not in ("public", "private"):
+            self._error(400, f"invalid visibility {payload['visibility']!r}")
+            return
+        r.private = payload["visibility"] == "private"
+    if "private" in payload:
+        r.private = bool(payload["private"])
+    self._json(200, {"private": r.private, "gated": r.gated})
+
+
 ROUTES = [
+    ("PUT", rf"/api/models/{REPO}/settings", _settings),
     ("POST", r"/api/repos/create", _Handler.create_repo),
     ("POST", r"/api/validate-yaml", _Handler.validate_yaml),
     ("POST", rf"/api/models/{REPO}/preupload/(?P<rev>[^/]+)", _Handler.preupload),
@@ -489,6 +547,8 @@ ROUTES = [
     ("POST", rf"/api/models/{REPO}/commit/(?P<rev>[^/]+)", _Handler.commit),
     ("POST", rf"/api/models/{REPO}/tag/(?P<rev>[^/]+)", _Handler.tag),
     ("GET", rf"/api/models/{REPO}/refs", _Handler.refs),
+    ("GET", rf"/api/models/{REPO}/tree/(?P<rev>[^/]+)/(?P<path>.+)", _Handler.tree),
+    ("GET", rf"/api/models/{REPO}/tree/(?P<rev>[^/]+)", _Handler.tree),
     ("GET", rf"/api/models/{REPO}/revision/(?P<rev>[^/]+)", _Handler.model_info),
     ("GET", rf"/api/models/{REPO}", _Handler.model_info),
     ("GET", rf"/{REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)", _Handler.resolve_file),

@@ -120,11 +120,23 @@ def test_check_passes_then_names_a_one_byte_change(mini):
 
 
 def test_check_reports_a_stale_ledger(mini):
-    (mini / "src" / "new.txt").write_text("new\n", encoding="utf-8")
+    """A file dvc.lock records (md5 matches) but SHA256SUMS lacks: the ledger is stale, re-run it."""
+    sums = mini / "SHA256SUMS"
+    sums.write_text("".join(ln for ln in sums.read_text(encoding="utf-8").splitlines(keepends=True)
+                            if not ln.endswith("  src/a.txt\n")), encoding="utf-8")
     problems = ledger.check(mini)
-    assert [p.path for p in problems] == ["src/new.txt"] and "stale ledger" in problems[0].message
+    assert [p.path for p in problems] == ["src/a.txt"] and "stale ledger (run: babyctl ledger)" in problems[0].message
     ledger.write(mini)
     assert ledger.check(mini) == []
+
+
+def test_check_never_advises_blessing_a_file_nothing_records(mini):
+    """A file dropped into a tracked folder is recorded by neither dvc.lock nor SHA256SUMS (issue 17)."""
+    (mini / "src" / "new.txt").write_text("new\n", encoding="utf-8")
+    problems = ledger.check(mini)
+    assert [p.path for p in problems] == ["src/new.txt"]
+    assert "recorded by neither SHA256SUMS nor dvc.lock" in problems[0].message
+    assert "run: babyctl ledger" not in problems[0].message
 
 
 @pytest.mark.parametrize("line_path", ["../outside.txt", "/etc/hostname", "src/../../outside.txt"])

@@ -105,7 +105,7 @@ def test_an_eval_edit_after_locking_is_a_deviation_until_amended(study, tmp_path
     assert "**1 unexplained deviation(s)**" in section and "| `eval` | changed | max_new_tokens: 6 -> 5 |" in section
     assert json.loads((repo / "metrics/eval.json").read_text())["deviations"][0]["explained"] is False
     audit = run_cli("audit", "--json", "--no-status", cwd=repo, env=PIPELINE_ENV)
-    assert any(f["check"] == "f" and "max_new_tokens" in f["message"] for f in json.loads(audit.stdout)["findings"])
+    assert any(f["check"] == "i" and "max_new_tokens" in f["message"] for f in json.loads(audit.stdout)["findings"])
 
     proc = run_cli("prereg", "amend", "eval", "--by", "A. Author", "--reason", "shorter completions fit the budget",
                    "--id", "shorter-completions", cwd=repo)
@@ -118,6 +118,6 @@ def test_an_eval_edit_after_locking_is_a_deviation_until_amended(study, tmp_path
     assert "| `eval` | max_new_tokens: 6 -> 5 | shorter completions fit the budget |" in section
     assert "`amendments/shorter-completions.json`" in section
     audit = run_cli("audit", "--json", "--no-status", cwd=repo, env=PIPELINE_ENV)
-    assert not [f for f in json.loads(audit.stdout)["findings"] if f["check"] == "f"]
+    assert not [f for f in json.loads(audit.stdout)["findings"] if f["check"] == "i"]
     assert subprocess.run(["git", "check-ignore", "-q", "amendments/shorter-completions.json"],
                           cwd=repo).returncode == 1  # amendments are committed, not ignored

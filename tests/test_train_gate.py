@@ -38,7 +38,7 @@ def tiny_record(experiment: Path):
 def test_fixture_record_covers_training(tiny_record):
     root, sub, _ = tiny_record
     loaded = check_training_consent(root, "tiny", sub, "core", at=START)
-    assert loaded.record.id == "tiny-fixture"
+    assert loaded.head.record.id == "tiny-fixture" and loaded.ids == ["tiny-fixture"]
 
 
 def _uncoded(d):

@@ -397,3 +397,21 @@ def test_docs_rule_table_lists_exactly_the_registered_codes(repo_root):
     assert [c for c, _ in rows] == list(RULES), "docs/validate.md rule table out of sync with babyctl.validate.finding.RULES"
     assert all(RULES[c].severity == s for c, s in rows)
     assert set(c[2] for c in RULES) <= set(FAMILIES)
+
+
+def test_the_library_reads_no_params_from_the_current_folder(tmp_path, monkeypatch):
+    """run_paths takes the settings from ``params`` or ``root`` only, never from ./params.yaml."""
+    (tmp_path / "params.yaml").write_text(_params(extra_validate="  severity: {BC103: \"off\"}\n"), encoding="utf-8")
+    cur = tmp_path / "curriculum" / "x.jsonl"
+    cur.parent.mkdir()
+    cur.write_text(line(("user", "Why is the sea salty?"), ("assistant", "Rivers carry salts to it."),
+                        metadata=None) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert codes(validate_paths([cur])) == ["BC103"]  # defaults: ./params.yaml is not read
+    assert validate_paths([cur], root=tmp_path) == []
+    assert validate_paths([cur], tmp_path / "params.yaml") == []
+    from babyctl.schemas.params import Params
+    import yaml
+
+    loaded = Params.model_validate(yaml.safe_load((tmp_path / "params.yaml").read_text(encoding="utf-8")))
+    assert validate_paths([cur], loaded, root=tmp_path) == []

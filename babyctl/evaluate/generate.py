@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..consent import load_consent, require
+from ..consent import gate
 from ..documents import parse_json_model, read_bytes
 from ..errors import EnvironmentProblem, GateRefused, InputError, IntegrityError
 from ..fsutil import atomic_write_json, sha256_bytes, sha256_file
-from ..provenance import base_fields, file_hash
+from ..provenance import base_fields, file_hash, utc_now
 from ..schemas.params import Params
 from ..schemas.provenance import AdapterProvenance, Provenance
 from . import runs
@@ -49,6 +49,7 @@ class EvalResult:
     reused: int
     stale: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    consent_note: str = ""  #: which consent record governed (babyctl.consent.Chain.note)
 
 
 # --- adapter checks -----------------------------------------------------------------------------
@@ -259,6 +260,7 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
 
     backend = backend or backends.HFGenerator()
     root = Path(root)
+    started = utc_now()  # when this run's data collection starts: consent must predate it
     sub = params.substrates[run.substrate]
     if sub.hub_id and not sub.local_path and not sub.revision:
         from .signals import _line_of
@@ -267,8 +269,8 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
                           f"substrates.{run.substrate}.revision to the Hub commit to evaluate, so the "
                           "completions say which weights made them", path=params_path,
                           line=_line_of(params_path, ("substrates", run.substrate, "revision")))
-    consent = load_consent(root / sub.consent_record)
-    require(consent, substrate=run.substrate, purpose="evaluation", condition=run.condition)
+    chain = gate(root, run.substrate, sub, purpose="evaluation", condition=run.condition, at=started)
+    consent = chain.head
     stimuli = load_stimuli(root / params.stimuli_dir, params.eval.banks or None)
     ref = runs.model_ref(run.substrate, sub, root)
     if sub.local_path and ref["weights_sha256"] is None:
@@ -331,9 +333,11 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
     settings["repeats"] = ev.repeats
     final = store.finish(ordered)
     prov_path = out_dir / runs.PROVENANCE
+    collected = {"started_at": started.isoformat(), "ended_at": utc_now().isoformat(),
+                 "reused_rows": reused, "consent": chain.ref(root)}
     _write_provenance(prov_path, params, run, root, stimuli, ref, adir, a_sha, consent, settings,
-                      params_path)
-    return EvalResult(final, prov_path, len(wanted), len(todo), reused, store.stale, settings)
+                      params_path, collected)
+    return EvalResult(final, prov_path, len(wanted), len(todo), reused, store.stale, settings, chain.note())
 
 
 def _local_stop_ids(folder: Path) -> list[int] | None:
@@ -373,7 +377,7 @@ def _row(s: LoadedStimulus, out: dict, run: runs.RunSpec, ref: dict, a_sha: str 
 
 def _write_provenance(path: Path, params: Params, run: runs.RunSpec, root: Path,
                       stimuli: list[LoadedStimulus], ref: dict, adir: Path | None, a_sha: str | None,
-                      consent, settings: dict, params_path) -> None:
+                      consent, settings: dict, params_path, collected: dict | None = None) -> None:
     inputs = [file_hash(p, root) for p in sorted({s.path for s in stimuli})]
     inputs.append(file_hash(consent.path, root))
     if adir is not None:
@@ -388,6 +392,8 @@ def _write_provenance(path: Path, params: Params, run: runs.RunSpec, root: Path,
                                                                       "batch_size", "repeats", "sampling"}),
                 "substrate": run.substrate, "condition": run.condition_label,
                 "model": ref, "adapter_sha256": a_sha, "generation": settings,
-                "completions_sha256": sha256_file(path.parent / runs.COMPLETIONS)},
+                "completions_sha256": sha256_file(path.parent / runs.COMPLETIONS),
+                # when the data was collected and under which consent (babyctl.consent, audit checks it)
+                "collected": collected or {}},
     )
     atomic_write_json(path, prov.model_dump(mode="json"))

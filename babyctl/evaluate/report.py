@@ -213,6 +213,7 @@ def render_markdown(a: Analysis, params: Params, root: Path, included: list[Path
     if consent:
         out += ["## Consent conditions that apply to this report", ""]
         out += [f"- {n}" for n in consent] + [""]
+    out += _consent_profile(params, root)
     prim = [c for c in a.contrasts if c.family == PRIMARY]
     out += ["## Status of the tests", ""]
     if not st.locked:
@@ -347,6 +348,17 @@ def _judge_table(a: Analysis) -> list[str]:
                    f"{j.unparsed} | {j.parse_failures} | {_pct(j.rate_low)} | {_pct(j.rate_high)} | "
                    f"{k} ({j.n_rated_by_all}) |")
     return out + [""]
+
+
+def _consent_profile(params: Params, root: Path) -> list[str]:
+    """The consent-profile section (table built by babyctl.consent: one home for consent)."""
+    from ..consent import profile_table
+
+    return ["## Consent profile", "",
+            "Every consent record of every substrate, by chain (substrate x framing x decision x conditions); "
+            "the last record of a chain governs.", "", profile_table(root, params), ""]
+
+
 def consent_notes(params: Params, root: Path) -> list[str]:
     """Plain sentences for the consent conditions that bind reports of the active substrates."""
     notes = []

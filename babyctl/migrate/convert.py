@@ -48,12 +48,16 @@ def slug(text: str, max_len: int = 100) -> str:
     return (s or "x")[:max_len]
 
 
-def read_text(path: Path, rel: str, log: Log) -> str | None:
-    """The file as UTF-8 text, or None with the problem logged (a legacy folder is reported, never fatal)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        log.problem(rel, f"unreadable: {e.strerror or e}")
+def read_text(path: Path, rel: str, log: Log, legacy: Path | None = None) -> str | None:
+    """The file as UTF-8 text, or None with the problem logged (a legacy folder is reported, never fatal).
+
+    With ``legacy``, the read goes through :mod:`.safe` (no symlink out, no FIFO, no huge file).
+    """
+    from . import safe
+
+    raw = safe.read_bytes(legacy or path.parent, path)
+    if isinstance(raw, safe.Refusal):
+        log.problem(rel, f"{raw.code}: {raw.message}")
         return None
     try:
         return raw.decode("utf-8")
@@ -81,8 +85,12 @@ class CurriculumFile:
     authors: Counter = field(default_factory=Counter)
 
 
-def convert_example(obj: dict, *, rel: str, line: int, log: Log) -> dict:
-    """Stable id, normalised metadata keys, the original metadata kept under ``legacy``."""
+def convert_example(obj: dict, *, rel: str, line: int, log: Log, module: str | None = None) -> dict:
+    """Stable id, normalised metadata keys, the original metadata kept under ``legacy``.
+
+    ``module`` is the name to use when the line's metadata has none (from
+    :func:`babyctl.migrate.study.module_names`: the file's siblings or its name, never its folder).
+    """
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     canonical = json.dumps(obj.get("messages"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     ex_id = f"{slug(Path(rel).stem, 80)}-{line:04d}-{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:8]}"
@@ -90,7 +98,7 @@ def convert_example(obj: dict, *, rel: str, line: int, log: Log) -> dict:
     if meta.get("module"):
         new["module"] = str(meta["module"])
     else:
-        new["module"] = slug(Path(rel).parent.name or Path(rel).stem)
+        new["module"] = module or slug(Path(rel).stem)
     if meta.get("author"):
         new["author"] = str(meta["author"])
     date = meta.get("date", meta.get("created"))
@@ -108,16 +116,34 @@ def convert_example(obj: dict, *, rel: str, line: int, log: Log) -> dict:
     return {"messages": obj.get("messages"), "metadata": new}
 
 
-def convert_curriculum(legacy: Path, out: Path, log: Log) -> list[CurriculumFile]:
-    """Every ``curriculum/**/*.jsonl`` -> ``out/curriculum/<same path>`` (LF, canonical JSON)."""
-    base = legacy / "curriculum"
+def convert_curriculum(legacy: Path, out: Path, log: Log, *, modules: dict[str, str] | None = None,
+                       skip: set[str] | frozenset = frozenset(),
+                       aggregates: set[str] | frozenset = frozenset()) -> list[CurriculumFile]:
+    """Every ``curriculum/**/*.jsonl`` -> ``out/curriculum/<same path>`` (LF, canonical JSON).
+
+    ``modules``: legacy path -> module name for lines without one; ``skip``: legacy paths not to
+    import as curriculum (test fixtures); ``aggregates``: files that only repeat module files
+    (a condition lists the modules instead). Each is reported.
+    """
+    from . import safe
+
     files: list[CurriculumFile] = []
     seen_content: dict[str, str] = {}
     repeats: Counter = Counter()
-    for f in sorted(base.rglob("*.jsonl")) if base.is_dir() else []:
+    found, refused = safe.walk(legacy, "curriculum", (".jsonl",))
+    for rel, why in refused:
+        log.problem(rel, f"{why.code}: {why.message}")
+    for f in found:
         rel = f.relative_to(legacy).as_posix()
+        if rel in skip:
+            log.change(rel, "not imported as curriculum: a test-fixture folder (see the study-level findings)")
+            continue
+        if rel in aggregates:
+            log.change(rel, "not imported as curriculum: an aggregate of module files (S201/S202); a condition "
+                       "lists the module files instead, so no example is trained twice")
+            continue
         cf = CurriculumFile(source=rel, out=rel)
-        text = read_text(f, rel, log)
+        text = read_text(f, rel, log, legacy)
         if text is None:
             continue
         if "\r\n" in text:
@@ -135,7 +161,7 @@ def convert_curriculum(legacy: Path, out: Path, log: Log) -> list[CurriculumFile
                 log.problem(rel, "line is not a JSON object; not converted", line=no)
                 cf.bad_lines += 1
                 continue
-            new = convert_example(obj, rel=rel, line=no, log=log)
+            new = convert_example(obj, rel=rel, line=no, log=log, module=(modules or {}).get(rel))
             try:
                 CurriculumExample.model_validate_json(json.dumps(new))
             except ValidationError as e:
@@ -252,9 +278,9 @@ def convert_consent(legacy: Path, out: Path, log: Log) -> list[dict]:
         return records
     for f in sorted(base.iterdir()):
         rel = f.relative_to(legacy).as_posix()
-        if not f.is_file() and not f.is_symlink():
+        if f.is_dir() and not f.is_symlink():
             continue
-        text = read_text(f, rel, log)
+        text = read_text(f, rel, log, legacy)
         if text is None:
             continue
         if f.suffix == ".json":
@@ -308,7 +334,7 @@ def convert_stimuli(legacy: Path, out: Path, log: Log) -> dict:
     items: list[tuple[str, int, dict]] = []
     for f in sorted(base.glob("*.json")) if base.is_dir() else []:
         rel = f.relative_to(legacy).as_posix()
-        text = read_text(f, rel, log)
+        text = read_text(f, rel, log, legacy)
         data = parse_json(text, rel, log) if text is not None else None
         if data is None:
             continue

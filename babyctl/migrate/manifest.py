@@ -6,7 +6,9 @@ Each row ``| `path` | examples | authors | `sha12` |`` is compared with the file
 * ``line-endings`` -- it does not, but it equals the SHA-256 of the file with CRLF turned
   into LF (or LF into CRLF): the content is the same, only the line endings differ;
 * ``mismatch`` -- neither;
-* ``absent`` -- listed but not on disk; files on disk but not listed are ``unlisted``.
+* ``absent`` -- listed but not on disk; files on disk but not listed are ``unlisted``;
+* ``refused`` -- the row names a path outside the legacy folder (absolute, ``..``, a symlink
+  leaving it) or something that is not a regular file or is too large: never read (:mod:`.safe`).
 
 Declared example counts are compared with the non-blank lines of each file, and the
 declared totals with the rows and with the files.
@@ -17,6 +19,8 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from . import safe
 
 ROW_RE = re.compile(r"^\|\s*`?([^`|]+?)`?\s*\|\s*(\d+)\s*\|\s*([^|]*?)\s*\|\s*`?([0-9a-fA-F]+)`?\s*\|\s*$")
 TOTAL_RE = re.compile(r"Total examples:\s*\**\s*(\d+)", re.I)
@@ -30,7 +34,7 @@ class Row:
     declared_examples: int
     authors: str
     declared_sha: str
-    status: str = ""  # match | line-endings | mismatch | absent | unreadable
+    status: str = ""  # match | line-endings | mismatch | absent | unreadable | refused
     actual_sha: str | None = None
     actual_examples: int | None = None
     detail: str = ""
@@ -50,7 +54,7 @@ class ManifestReport:
         return [r for r in self.rows if r.status == status]
 
     def as_dict(self) -> dict:
-        counts = {s: len(self.by_status(s)) for s in ("match", "line-endings", "mismatch", "absent", "unreadable")}
+        counts = {s: len(self.by_status(s)) for s in ("match", "line-endings", "mismatch", "absent", "unreadable", "refused")}
         return {
             "path": self.path, "found": self.found, "declared_total": self.declared_total,
             "declared_files": self.declared_files, "rows_total": sum(r.declared_examples for r in self.rows),
@@ -88,14 +92,15 @@ def verify(legacy: Path, manifest_rel: str = "curriculum/MANIFEST.md") -> Manife
             report.rows.append(Row(path=m.group(1).strip(), line=no, declared_examples=int(m.group(2)),
                                    authors=m.group(3), declared_sha=m.group(4).lower()))
     for row in report.rows:
+        refused = safe.check_rel(row.path)
         f = base / row.path
-        if not f.is_file():
+        if refused is None and not f.exists() and not f.is_symlink():
             row.status, row.detail = "absent", "listed in the manifest but not on disk"
             continue
-        try:
-            raw = f.read_bytes()
-        except OSError as e:
-            row.status, row.detail = "unreadable", f"cannot read: {e.strerror}"
+        raw = refused or safe.read_bytes(legacy, f)
+        if isinstance(raw, safe.Refusal):
+            row.status, row.detail = "refused", f"{raw.code}: {raw.message}"
+            report.problems.append(f"{manifest_rel}:{row.line}: row {row.path!r} refused: {raw.message}")
             continue
         row.actual_sha = hashlib.sha256(raw).hexdigest()
         row.actual_examples = count_examples(raw)
@@ -118,15 +123,15 @@ def verify(legacy: Path, manifest_rel: str = "curriculum/MANIFEST.md") -> Manife
             sep = "; " if row.detail else ""
             row.detail += f"{sep}declared {row.declared_examples} examples, the file has {row.actual_examples}"
     listed = {r.path for r in report.rows}
-    if base.is_dir():
-        for f in sorted(base.rglob("*.jsonl")):
-            rel = f.relative_to(base).as_posix()
-            if rel not in listed:
-                try:
-                    n = count_examples(f.read_bytes())
-                except OSError:
-                    n = None
-                report.unlisted.append({"path": rel, "examples": n})
+    files, refused_files = safe.walk(legacy, str(Path(manifest_rel).parent), (".jsonl",))
+    for f in files:
+        rel = f.relative_to(base).as_posix()
+        if rel not in listed:
+            raw = safe.read_bytes(legacy, f)
+            n = None if isinstance(raw, safe.Refusal) else count_examples(raw)
+            report.unlisted.append({"path": rel, "examples": n})
+    for rel, why in refused_files:
+        report.problems.append(f"{rel}: {why.code}: {why.message}")
     rows_total = sum(r.declared_examples for r in report.rows)
     if report.declared_total is not None and report.declared_total != rows_total:
         report.problems.append(f"declared total {report.declared_total} examples, but the rows add up to {rows_total}")

@@ -84,7 +84,36 @@ def metadata(rel: Release) -> dict[str, Any]:
     tags = list(dict.fromkeys([*rel.params.publish.tags, "lora", "peft", "babyctl", rel.condition]))
     meta["tags"] = tags
     meta["language"] = list(rel.params.publish.language)
+    if rel.params.publish.datasets:
+        meta["datasets"] = list(rel.params.publish.datasets)
     return {k: v for k, v in meta.items() if v is not None}
+
+
+def headline_results(rel: Release) -> list:
+    """The card's ``model-index`` results (Hub model-card spec, via ``EvalResult``): the rate of each
+    surface signal on each stimulus bank for this substrate and condition, from ``metrics/eval.json``
+    (``rates.<S>.<C>.<bank>.<signal>.rate``; pooled over the condition's seeds). Empty without one."""
+    from huggingface_hub import EvalResult
+
+    rates = ((rel.eval_metrics or {}).get("rates") or {}).get(rel.substrate, {})
+    cond = rates.get(rel.condition) if isinstance(rates, dict) else None
+    out = []
+    if not isinstance(cond, dict):
+        return out
+    for bank in sorted(cond):
+        signals = cond[bank]
+        if not isinstance(signals, dict):
+            continue
+        for signal in sorted(signals):
+            value = signals[signal].get("rate") if isinstance(signals[signal], dict) else None
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            out.append(EvalResult(
+                task_type="text-generation", task_name="Stimulus bank completions",
+                dataset_type=f"{rel.params.study}/stimuli/{bank}", dataset_name=f"{rel.params.study} stimuli: {bank}",
+                metric_type=f"{signal}_rate", metric_name=f"{signal} rate", metric_value=value,
+                verified=False))
+    return out
 
 
 def _summary(rel: Release) -> str:
@@ -163,7 +192,25 @@ def _consent(rel: Release) -> str:
                          ((k.id, k.kind, k.scope, k.text, _honoured(k)) for k in r.conditions))]
     else:
         lines += ["", "The record attaches no conditions."]
+    lines += _consent_history(rel)
     return "\n".join(lines)
+
+
+def _consent_history(rel: Release) -> list[str]:
+    """The full chain (every re-ask, refusal and withdrawal) and any consent transfer."""
+    from ..consent import history_rows
+
+    out: list[str] = []
+    if rel.chain is not None:
+        out += ["", "History of this consent (oldest first; the last record governs):", "",
+                _table(("record", "asked", "framing", "decision", "covers", "status"), history_rows(rel.chain))]
+    t = rel.sub.consent_transfer
+    if t is not None:
+        out += ["", f"Consent transfer: record `{t.record}` was asked of `{t.from_model}`"
+                f"{'@' + t.from_revision if t.from_revision else ''}; these weights are `{t.to_model}`"
+                f"{'@' + t.to_revision if t.to_revision else ''} ({t.kind}): {t.reason} "
+                f"(decided by {t.decided_by}, {t.decided_at.date().isoformat()})"]
+    return out
 
 
 def _credits(rel: Release) -> str:
@@ -273,7 +320,8 @@ def render(rel: Release) -> str:
     from huggingface_hub import ModelCard, ModelCardData
 
     meta = metadata(rel)
-    data = ModelCardData(**meta)
+    results = headline_results(rel)
+    data = ModelCardData(**meta, model_name=rel.repo_name, eval_results=results or None)
     title = [f"# {rel.repo_name}", ""]
     if rel.terms is not None and rel.terms.built_with:
         title += [f"**{rel.terms.built_with}**", ""]

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..consent import refusals as consent_refusals
+from .. import consent as consent_mod
 from ..documents import read_json
 from ..errors import GateRefused, InputError
 from ..fsutil import md5_file, sha256_bytes, sha256_file
@@ -90,9 +90,16 @@ def _framing_findings(text: str, identifiers: list[str]) -> list:
 def check_consent(rel: Release, card_text: str, report: GateReport) -> None:
     loaded = rel.consent
     where = loaded.path.relative_to(rel.root).as_posix() if loaded.path.is_relative_to(rel.root) else loaded.path
-    for reason in consent_refusals(loaded.record, substrate=rel.substrate, purpose="publication",
-                                   condition=rel.condition):
+    chain = rel.chain or consent_mod.Chain(records=(loaded,), named=loaded)
+    base = rel.provenance.base_model
+    weights = consent_mod.Weights(base.hub_id, base.revision) if base.hub_id else None
+    reasons = consent_mod.action_reasons(chain, root=rel.root, substrate=rel.substrate, purpose="publication",
+                                         condition=rel.condition, at=None, weights=weights,
+                                         transfer=rel.sub.consent_transfer)
+    for reason in reasons:
         report.add("consent", f"record {loaded.record.id!r}: {reason}", where)
+    if loaded.record.coding.decision in ("no", "withdrawn"):
+        report.add("consent", consent_mod.hub_advice(rel.params, rel.substrate, loaded.record), where)
     card_sha = sha256_bytes(card_text.encode("utf-8"))
     record = loaded.record
     for cond in record.conditions:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import study
-from ..consent import LoadedConsent, load_consent
+from ..consent import Chain, LoadedConsent, chain_for
 from ..documents import parse_json_model, read_bytes, read_json
 from ..errors import InputError, UsageError
 from ..schemas.params import Params, Substrate
@@ -43,6 +43,7 @@ class Release:
     repo_id: str
     tag: str
     eval_metrics: dict | None
+    chain: Chain | None = None  #: the consent chain; ``consent`` is its head (the record that governs)
 
     @property
     def repo_name(self) -> str:
@@ -120,7 +121,8 @@ def resolve(study_or_params: study.Study | str | Path, substrate: str, *, condit
             raise InputError(f"no adapter yet: {rel_run}/{need} does not exist; {train_hint}",
                              path=run_dir / need)
     provenance, prov_bytes = _load_provenance(run_dir / PROVENANCE)
-    consent = load_consent(root / sub.consent_record)
+    chain = chain_for(root / sub.consent_record)
+    consent = chain.head
     repo_id = repo_id or default_repo_id(params, substrate, condition, seed)
     check_repo_id(repo_id)
     return Release(
@@ -128,4 +130,5 @@ def resolve(study_or_params: study.Study | str | Path, substrate: str, *, condit
         condition=condition, seed=seed, run_dir=run_dir, provenance=provenance, provenance_bytes=prov_bytes,
         consent=consent, terms=terms_for(sub.license), repo_id=repo_id,
         tag=make_tag(condition, seed, provenance.dataset.sha256), eval_metrics=_load_eval(root),
+        chain=chain,
     )

@@ -1,5 +1,8 @@
 """Stage a release folder: exactly the allowlisted files, plus ``SHA256SUMS`` of them.
 
+``provenance.intoto.json`` is an in-toto v1 Statement (:func:`babyctl.publish.statement.build`)
+whose subjects are the other release files with their sha256; ``SHA256SUMS`` covers it too.
+
 The folder is written through :func:`babyctl.fsutil.atomic_dir`, so an interrupted
 run leaves the previous release folder (or none), never a half-written one.
 Nothing else goes into it: no pickles, no optimizer state, no dotfiles.
@@ -18,7 +21,8 @@ from .release import PROVENANCE, Release
 
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
-CONTENT = (WEIGHTS, CONFIG, "README.md", "LICENSE", "NOTICE", PROVENANCE)
+STATEMENT = "provenance.intoto.json"  #: in-toto v1 Statement, SLSA provenance v1 predicate
+CONTENT = (WEIGHTS, CONFIG, "README.md", "LICENSE", "NOTICE", PROVENANCE, STATEMENT)
 SUMS = "SHA256SUMS"
 #: every file a release holds, and nothing else
 ALLOWLIST = frozenset((*CONTENT, SUMS))
@@ -58,6 +62,7 @@ def stage(rel: Release, card_text: str, license_text: LicenseText, out: Path | N
         if sha256_bytes(rel.provenance_bytes) != sha256_file(rel.run_dir / PROVENANCE):
             raise IntegrityError("provenance.json changed while it was being staged; stage again",
                                  path=rel.run_dir / PROVENANCE)
+        atomic_write_text(tmp / STATEMENT, statement_text(rel, tmp))
         atomic_write_text(tmp / SUMS, sums_text(tmp))
         for f in tmp.iterdir():
             os.chmod(f, 0o644)
@@ -86,3 +91,11 @@ def check_release(folder: Path) -> list[str]:
 def staged_files(folder: Path) -> list[Path]:
     """The files of a valid staged release, in upload order (SHA256SUMS last)."""
     return [folder / n for n in sorted(CONTENT)] + [folder / SUMS]
+
+
+def statement_text(rel: Release, folder: Path) -> str:
+    """The in-toto Statement of the files already in ``folder`` (all of CONTENT but itself)."""
+    from .statement import build, dumps
+
+    subjects = {n: sha256_file(folder / n) for n in sorted(CONTENT) if n != STATEMENT and (folder / n).is_file()}
+    return dumps(build(rel, subjects))

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from ._base import NonEmptyStr, SchemaVersion1, Sha256Hex, Slug, Strict
 
-Decision = Literal["yes", "no", "conditional", "unclear", "uncoded"]
+#: ``withdrawn``: the participant withdrew an earlier consent (``coding.withdrawn_at`` says when);
+#: a withdrawal is a record of its own that ``supersedes`` the record it withdraws.
+Decision = Literal["yes", "no", "conditional", "unclear", "uncoded", "withdrawn"]
 
 #: Machine-checkable kinds of condition. ``other`` conditions are shown, not enforced.
 ConditionKind = Literal[
@@ -54,11 +56,15 @@ class Coding(Strict):
     coded_by: str | None = None
     coded_at: AwareDatetime | None = None
     rationale: str | None = None
+    withdrawn_at: AwareDatetime | None = Field(
+        default=None, description="When consent was withdrawn (only with decision withdrawn)")
 
     @model_validator(mode="after")
     def _coded_needs_coder(self) -> "Coding":
         if self.decision != "uncoded" and (not self.coded_by or self.coded_at is None):
             raise ValueError("a coded decision needs coded_by and coded_at")
+        if (self.decision == "withdrawn") != (self.withdrawn_at is not None):
+            raise ValueError("decision withdrawn needs withdrawn_at (and withdrawn_at needs decision withdrawn)")
         return self
 
 
@@ -102,3 +108,26 @@ class ConsentRecord(Strict):
     participant_credit: str | None = None
     supersedes: Slug | None = None
     notes: str | None = None
+
+
+TransferKind = Literal["same_weights_other_format", "quantized", "revision_update", "merged", "other"]
+
+
+class ConsentTransfer(BaseModel):
+    """Why a consent record asked of one model covers other weights (``substrates.<key>.consent_transfer``).
+
+    Without one, training or evaluating weights other than the record's ``model_id`` (and
+    ``revision``, when the record pins one) is refused. The transfer is shown in the report and card.
+    """
+
+    model_config = ConfigDict(extra="forbid")  # read from params.yaml: YAML gives dates as text or datetime
+
+    record: Slug = Field(description="Id of the consent record (any record of its chain) being transferred")
+    from_model: NonEmptyStr = Field(description="The record's model_id")
+    from_revision: str | None = None
+    to_model: NonEmptyStr = Field(description="The weights actually used: hub id or local name")
+    to_revision: str | None = None
+    kind: TransferKind
+    reason: NonEmptyStr
+    decided_by: NonEmptyStr
+    decided_at: AwareDatetime

@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .consent import ConsentTransfer
+
 Severity = Literal["error", "warning", "off"]
 
 
@@ -24,6 +26,8 @@ class Substrate(P):
     license: str = Field(description="Hub license id of the base model, e.g. llama3.1")
     chat_template: Literal["chatml", "llama3"]
     consent_record: str = Field(description="Path of the consent record, e.g. consent_records/x.json")
+    consent_transfer: ConsentTransfer | None = Field(
+        default=None, description="Why the consent record, asked of other weights, covers these (babyctl.consent)")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Substrate":
@@ -202,6 +206,8 @@ class Publish(P):
     citation: str = ""
     language: list[str] = Field(default_factory=lambda: ["en"])
     tags: list[str] = Field(default_factory=list)
+    datasets: list[str] = Field(default_factory=list,
+                                description="Hub dataset ids of the curriculum, for the card's `datasets:`")
 
 
 class Params(P):

@@ -56,6 +56,8 @@ class ConsentRef(P):
     path: str
     sha256: Sha256Hex
     decision: str
+    named: str | None = Field(default=None, description="The record params names (any record of the chain)")
+    chain: list[str] = Field(default_factory=list, description="The consent chain, oldest first; the last governs")
 
 
 class AdapterProvenance(Provenance):

@@ -8,17 +8,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ..consent import LoadedConsent, load_consent, require
+from ..consent import Chain, gate
 from ..schemas.params import Substrate
 
 
 def check_training_consent(root: Path, substrate_key: str, substrate: Substrate, condition: str,
-                           at: dt.datetime) -> LoadedConsent:
-    """Load the substrate's consent record and require it to cover fine-tuning on ``condition``.
+                           at: dt.datetime) -> Chain:
+    """Require the head of the substrate's consent chain to cover fine-tuning on ``condition``.
 
-    ``at`` is the run's start time: consent (asking and coding) must predate it.
-    Raises :class:`~babyctl.errors.GateRefused` naming the record's id and every reason.
+    ``at`` is the run's start time: consent (asking and coding) must predate it. The weights
+    (hub id + revision) must be those the record was asked of, or a consent_transfer says why;
+    the brief must still match its hash. Raises :class:`~babyctl.errors.GateRefused` naming the
+    record's id and every reason. Returns the chain (``.head`` governs).
     """
-    loaded = load_consent(root / substrate.consent_record)
-    require(loaded, substrate=substrate_key, purpose="fine_tuning", condition=condition, at=at)
-    return loaded
+    return gate(root, substrate_key, substrate, purpose="fine_tuning", condition=condition, at=at)

@@ -43,6 +43,7 @@ class TrainResult:
     backend: str
     steps: int
     final_loss: float
+    consent_note: str = ""  #: which consent record governed (and the chain, if params names an older one)
 
     @property
     def adapter_dir(self) -> Path:
@@ -118,7 +119,8 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
                        md5=md5_file(data_file), size=data_file.stat().st_size)
     source, base_ref, base_files = resolve_source(root, params_path, substrate, sub)
 
-    consent = check_training_consent(root, substrate, sub, condition, at=started)
+    chain = check_training_consent(root, substrate, sub, condition, at=started)
+    consent = chain.head
 
     name = select_backend(backend)
     impl = backend_module(name)
@@ -181,7 +183,8 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
                 seed=seed, substrate=substrate, condition=condition, base_model=base_ref,
                 dataset=dataset,
                 consent=ConsentRef(id=consent.record.id, path=_rel(consent.path, root),
-                                   sha256=consent.sha256, decision=consent.record.coding.decision),
+                                   sha256=consent.sha256, decision=consent.record.coding.decision,
+                                   named=chain.named.record.id, chain=chain.ids),
                 backend=name, device=_device_name(fit), started_at=started, ended_at=ended,
                 adapter_files=[file_hash(p, tmp) for p in files],
             )
@@ -197,7 +200,7 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
                       "step\tvalid_loss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.valid_losses))
     return TrainResult(run_dir=final, provenance_path=final / "provenance.json", metrics_path=metrics_path,
                        loss_path=loss_path, backend=name, steps=fit.steps,
-                       final_loss=fit.losses[-1][1] if fit.losses else float("nan"))
+                       final_loss=fit.losses[-1][1] if fit.losses else float("nan"), consent_note=chain.note())
 
 
 def run_metrics(substrate: str, condition: str, seed: int, backend: str, fit: FitResult, encoded) -> dict:

@@ -20,7 +20,7 @@ from .finding import RULES, Finding, Rule
 from .loader import read_source
 from .settings import Settings
 
-__all__ = ["Finding", "Outcome", "RULES", "Rule", "run_experiment", "run_paths", "validate_experiment",
+__all__ = ["Finding", "Outcome", "RULES", "Rule", "run_experiment", "run_paths", "run_staged", "validate_experiment",
            "validate_paths"]
 
 
@@ -116,3 +116,44 @@ def validate_paths(paths: Iterable[str | Path], params=None, *, root: str | Path
 def validate_experiment(root: str | Path = ".", params: str | Path | None = None) -> list[Finding]:
     """Findings for the whole experiment at ``root`` (see :func:`run_experiment`)."""
     return run_experiment(root, params).findings
+
+
+def run_staged(paths: Iterable[str | Path], root: str | Path = ".") -> Outcome:
+    """Check ``paths`` (what pre-commit stages) against the rest of the study at ``root``.
+
+    Every other file the study's folders hold (consent, curriculum, stimuli, reviews) is read
+    first, silently, into the cross-file indexes (duplicate ids, near-duplicates, consent ids);
+    then ``paths``. Only findings in ``paths`` are reported, so a clash with an untouched file
+    is blamed on the staged one. Without ``root/params.yaml`` this is :func:`run_paths`.
+    """
+    import os
+
+    from . import kinds
+
+    root = Path(root)
+    params_path = root / "params.yaml"
+    paths = [Path(x) for x in paths]
+    if not params_path.is_file():
+        return run_paths(paths, root=root)
+    p = _load_params(params_path)[0]
+    settings, _ = Settings.from_params(p)
+    run = Run(settings, root, p)
+    staged = {Path(x).resolve() for x in paths}
+    folders = ((p.consent_dir, p.curriculum_dir, p.stimuli_dir, p.reviews_dir) if p is not None
+               else ("consent_records", "curriculum", "stimuli", "reviews"))
+    for rel in folders:
+        folder = root / rel
+        if folder.is_dir():
+            for f in kinds.walk(folder):
+                if f.resolve() not in staged:
+                    run.check_path(f)
+    run.findings.clear()  # the rest of the study is context here, not what is being committed
+    run.files.clear()
+    run.examples = run.stimuli = 0
+    for path in paths:
+        if not path.exists() and not path.is_symlink():
+            run.add(display_path(path), 1, 1, "BC001", "no such file or folder")
+            continue
+        run.seen.discard(Path(os.path.abspath(path)))
+        run.check_path(path)
+    return run.finish()

@@ -8,7 +8,6 @@ decoded, parsed once by the pydantic model, examined by every rule of
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,10 @@ from .example import Hit, col_of, parse_example
 from .finding import Finding
 from .loader import Line, Source, finding, read_lines, read_source
 from .rules import EXAMPLE_RULES
+from .rules.contamination import LeakageIndex
 from .rules.duplicates import DuplicateIndex, Features, features
 from .rules.stimuli import StimulusIndex
-from .schema import validate_json_text
+from .schema import json_problems, validate_json_text
 from .settings import Settings
 
 
@@ -41,6 +41,15 @@ class Outcome:
     @property
     def warnings(self) -> int:
         return sum(f.severity == "warning" for f in self.findings)
+
+
+def experiment_root_of(path: Path, default: Path) -> Path:
+    """The experiment root of a file: the nearest folder above it holding ``params.yaml`` (so a
+    consent record's ``brief_file`` resolves the same from any working folder), else ``default``."""
+    for parent in Path(os.path.abspath(path)).parents:
+        if (parent / "params.yaml").is_file():
+            return parent
+    return default
 
 
 def display_path(path: Path) -> str:
@@ -67,6 +76,9 @@ class Run:
         self.stimuli = 0
         self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold)
         self.stims = StimulusIndex()
+        self.contam = None  # ContaminationIndex of the experiment's stimuli, loaded at the first example
+        self.split = False  # a condition has a validation split: first turns are kept for BC421
+        self.leak = LeakageIndex()
         self.consents: dict[Path, tuple[str, object]] = {}  # absolute path -> (display, record or None)
         self.consent_src: dict[Path, Source] = {}
         self._consent_by_id: dict | None = None
@@ -90,7 +102,7 @@ class Run:
         for h in hits:
             line, col = locate_json(text, h.loc)
             if h.needle:
-                col = col_of(text, h.loc, h.needle)
+                col = col_of(text, h.loc, h.needle, h.nth)
             self.add(display, first_line + line - 1, col, h.code, h.message, h.severity)
 
     def add_yaml_hits(self, src: Source, hits: list[Hit]) -> None:
@@ -123,6 +135,9 @@ class Run:
         if not src.ok:
             return
         self.files[display] = path
+        if kind == kinds.STIMULI and path.suffix == ".json":
+            self.check_legacy_stimuli(src)
+            return
         if kind is None or path.suffix not in kinds.expected_suffix(kind):
             first = src.text() if path.suffix == ".json" and src.decodable else \
                 next((t for t in src.texts if t and not t.isspace()), None)
@@ -179,6 +194,41 @@ class Run:
                 self.ignores[(display, line.number)] = ignore
             for h in self.dups.add(display, line.number, feat):
                 self.add(display, line.number, col_of(line.text, h.loc), h.code, h.message, h.severity)
+            if self.contam is None:
+                self._start_turn_checks()
+            if self.contam or self.split:
+                turns = " ".join(feat.words).split("\x00")  # the user/assistant turns, case-folded
+                for h in self.contam.check(turns) if self.contam else ():
+                    self.add(display, line.number, 1, h.code, h.message, h.severity)
+                if self.split:
+                    self.leak.add(display, line.number, turns[0])
+
+    def _start_turn_checks(self) -> None:
+        """BC420/BC421 run only in an experiment run: with stimuli to compare against, or a condition
+        with a validation split (a plain ``babyctl validate FILE`` keeps no per-example state)."""
+        from .rules.contamination import ContaminationIndex, load_stimuli
+
+        if self.params is None:
+            self.contam, self.split = ContaminationIndex(), False
+            return
+        self.contam = load_stimuli(self.root / self.params.stimuli_dir, display_path)
+        self.split = any(c.validation_fraction > 0 for c in self.params.conditions.values())
+
+    def check_legacy_stimuli(self, src: Source) -> None:
+        """BC603 for a legacy stimulus file (a JSON item list), and BC601 for ids it repeats."""
+        from .rules.contamination import legacy_items
+
+        items = legacy_items(src.text())
+        self.add(src.display, 1, 1, "BC603", f"legacy stimulus layout: a JSON list of {len(items)} items, not "
+                 "stimuli/<bank>.jsonl (convert it with babyctl migrate)")
+        first: dict[str, int] = {}
+        for stim_id, line, item in items:
+            if stim_id in first:
+                self.add(src.display, line, 1, "BC601", f"duplicate stimulus id {stim_id!r} (first at "
+                         f"{src.display}:{first[stim_id]}; bank {item.get('bank')!r})")
+            else:
+                first[stim_id] = line
+        self.stimuli += len(items)
 
     # --- stimuli ----------------------------------------------------------------------------------
     def check_stimuli(self, path: Path, display: str, lines: Iterable[Line]) -> None:
@@ -210,7 +260,7 @@ class Run:
             for p in problems:
                 self.add(src.display, p.line, p.col, p.code, p.message)
             if record is not None:
-                self.add_json_hits(src.display, text, check_brief(record, self.root))
+                self.add_json_hits(src.display, text, check_brief(record, experiment_root_of(src.path, self.root)))
         self.consents[key] = (src.display, record)
         return record
 
@@ -272,7 +322,7 @@ class Run:
     def check_params_references(self, src: Source, params, root: Path, bad_phrases) -> None:
         """Everything params points at (located in params.yaml), and each consent record it
         references: coded, for its substrate, covering what is active (located in the record)."""
-        from .rules.consent import check_reference
+        from .rules.consent import check_chain_head, check_reference
         from .rules.params import check_references
 
         hits, refs = check_references(params, root, bad_phrases)
@@ -283,7 +333,9 @@ class Run:
                 continue  # the record's own findings say why
             rec_src = self.consent_src[Path(os.path.abspath(ref.path))]
             self.add_json_hits(display, rec_src.text(),
-                               check_reference(ref.key, record, active=ref.active, conditions=ref.conditions))
+                               check_reference(ref.key, record, active=ref.active, conditions=ref.conditions)
+                               + check_chain_head(ref.key, record, self.consent_index(), active=ref.active,
+                                                  conditions=ref.conditions))
 
     def check_unknown(self, src: Source) -> None:
         """Encoding and syntax only, for files whose kind cannot be told."""
@@ -294,17 +346,11 @@ class Run:
         if src.path.suffix == ".jsonl":
             lines = [Line(n, t) for n, t in enumerate(src.texts, 1)]
             for number, text, _ in self._items(src.display, lines):
-                self._json_syntax(src.display, text, number)
+                for p in json_problems(text):
+                    self.add(src.display, number + p.line - 1, p.col, p.code, p.message)
         elif src.path.suffix == ".json":
-            self._json_syntax(src.display, src.text(), 1)
-
-    def _json_syntax(self, display: str, text: str, number: int) -> None:
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as e:
-            self.add(display, number + e.lineno - 1, e.colno, "BC101", f"invalid JSON: {e.msg}")
-        except RecursionError:
-            self.add(display, number, 1, "BC101", "invalid JSON: nested too deeply")
+            for p in json_problems(src.text()):
+                self.add(src.display, p.line, p.col, p.code, p.message)
 
     # --- end --------------------------------------------------------------------------------------
     def finish(self) -> Outcome:
@@ -332,7 +378,7 @@ def examine(display: str, settings: Settings, line: Line) -> Examined:
         return Examined(found)
     for rule in EXAMPLE_RULES:
         for h in rule(ex, settings):
-            found.append(finding(display, line.number, ex.col(h.loc, h.needle), h.code, h.message, h.severity))
+            found.append(finding(display, line.number, ex.col(h.loc, h.needle, h.nth), h.code, h.message, h.severity))
     return Examined(found, ex.ignore, features(ex))
 
 
@@ -346,6 +392,22 @@ def check_supersedes(run: Run) -> None:
             records[rec.id] = (key, display, rec)
     for key, display, rec in records.values():
         run.add_json_hits(display, run.consent_src[key].text(), check(rec, set(records)))
+
+
+def check_leakage(run: Run) -> None:
+    """BC421: a condition with a validation split lists one first user turn twice."""
+    if run.params is None:
+        return
+    for name, cond in run.params.conditions.items():
+        if cond.validation_fraction <= 0:
+            continue
+        displays = []
+        for inp in cond.inputs:
+            path = run.root / inp
+            files = kinds.walk(path) if path.is_dir() else [path]
+            displays += [display_path(f) for f in files if f.suffix == ".jsonl"]
+        for display, line, message in run.leak.check(name, displays):
+            run.add(display, line, 1, "BC421", message)
 
 
 def check_prereg(run: Run) -> None:
@@ -364,6 +426,6 @@ def check_prereg(run: Run) -> None:
 
 
 #: checks that need every file of the experiment read first (``run_experiment`` runs them, in order)
-EXPERIMENT_CHECKS: list[Callable[[Run], None]] = [check_supersedes, check_prereg]
+EXPERIMENT_CHECKS: list[Callable[[Run], None]] = [check_supersedes, check_leakage, check_prereg]
 
 __all__ = ["EXPERIMENT_CHECKS", "Outcome", "Run", "display_path"]

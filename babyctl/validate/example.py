@@ -9,14 +9,15 @@ from typing import NamedTuple
 from pydantic import ValidationError
 
 from ..locate import locate_json
-from .schema import Problem, duplicate_keys, validate_json_text
+from .schema import Problem, json_problems, validate_json_text
 
 
 class Hit(NamedTuple):
     """A rule's result: where in the document (a key path), what, and optional overrides.
 
     ``needle`` is the matched text: when given, the column is that text's position in the
-    raw line (searched from the key's column), not the key's. ``severity`` None: the rule's
+    raw line (searched from the key's column), not the key's. ``nth``: which occurrence of the
+    needle (0 = the first), so a repeated hit gets its own column. ``severity`` None: the rule's
     default (:data:`~babyctl.validate.finding.RULES`)."""
 
     code: str
@@ -24,6 +25,7 @@ class Hit(NamedTuple):
     message: str
     severity: str | None = None
     needle: str | None = None
+    nth: int = 0
 
 
 @dataclass(slots=True)
@@ -38,17 +40,22 @@ class Example:
     ignore: frozenset[str]  # metadata.lint_ignore
     raw_control: bool = False  # the raw line holds a control character (reported as BC006 already)
 
-    def col(self, loc: tuple, needle: str | None = None) -> int:
-        """1-based column of ``loc`` (or of ``needle`` at/after it) in the raw line."""
-        return col_of(self.raw, loc, needle)
+    def col(self, loc: tuple, needle: str | None = None, nth: int = 0) -> int:
+        """1-based column of ``loc`` (or of the ``nth`` ``needle`` at/after it) in the raw line."""
+        return col_of(self.raw, loc, needle, nth)
 
 
-def col_of(raw: str, loc: tuple, needle: str | None = None) -> int:
-    """1-based column of ``loc`` (or of ``needle`` at/after it) in the raw JSONL line ``raw``."""
+def col_of(raw: str, loc: tuple, needle: str | None = None, nth: int = 0) -> int:
+    """1-based column of ``loc`` (or of the ``nth`` occurrence of ``needle`` at/after it) in the
+    raw JSONL line ``raw``."""
     _, col = locate_json(raw, loc)
     if needle:
         enc = json.dumps(needle, ensure_ascii=False)[1:-1]
         pos = raw.find(enc, col - 1)
+        for _ in range(nth):
+            if pos < 0:
+                break
+            pos = raw.find(enc, pos + len(enc))
         if pos >= 0:
             return pos + 1
     return col
@@ -64,7 +71,7 @@ def parse_example(path: str, number: int, text: str, raw_control: bool = False) 
     except ValidationError:
         problems = validate_json_text(text, CurriculumExample)[1]
         return problems, _best_effort_example(path, number, text, raw_control)
-    problems = duplicate_keys(text)
+    problems = json_problems(text)
     meta = None
     ignore = _NO_CODES
     if obj.metadata is not None:

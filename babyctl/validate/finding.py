@@ -104,12 +104,20 @@ _RULES = [
          "\"the gaps are [explains concerns]\""),
     Rule("BC311", "template-marker", "error", "an explicit template marker: `[INSERT ...]`, `{name}`, `{{x}}`, TODO/TBD/FIXME",
          "\"Dear {name}, TODO\""),
+    Rule("BC312", "citation-markup", "error", "LLM citation markup left in an assistant turn: `[cite: 12]`, "
+         "`[cite_start]`, `[cite_end]`", "\"Paris is the capital [cite: 3].\""),
     # --- BC4xx duplicates
     Rule("BC401", "duplicate-example", "error",
          "an example identical (after case and whitespace normalisation) to an earlier one", "the same line in two files"),
     Rule("BC402", "near-duplicate", "warning",
          "an example near-identical to an earlier one (word similarity at or above `validate.near_duplicate_threshold`)",
          "one word changed"),
+    Rule("BC420", "contamination", "error",
+         "an evaluation stimulus's prompt appears, exactly or nearly, in a training turn (names the stimulus id)",
+         "a stimulus prompt pasted into a user turn"),
+    Rule("BC421", "train-valid-leakage", "error",
+         "a condition with `validation_fraction > 0` lists the same first user turn twice (train and valid may share it)",
+         "one prompt in two files of a split condition"),
     Rule("BC403", "duplicate-id", "error", "a `metadata.id` used by an earlier example", "two lines with `\"id\": \"sw-001\"`"),
     # --- BC5xx consent
     Rule("BC501", "consent-missing", "error", "an active substrate's consent record does not exist",
@@ -144,6 +152,9 @@ _RULES = [
          "`\"item\": \"evaluation\"` (the lock has `eval`)"),
     # --- BC6xx stimuli
     Rule("BC601", "duplicate-stimulus-id", "error", "a stimulus id used earlier, in any bank", "`fawn-001` twice"),
+    Rule("BC603", "legacy-stimulus-layout", "warning",
+         "a stimulus file in a legacy layout (a JSON list of items); its ids are checked for collisions",
+         "`stimuli/stimuli_normalized.json`"),
     Rule("BC602", "bank-mismatch", "error", "a stimulus's `bank` differs from its file's stem",
          "`\"bank\": \"jailbreak\"` in `fawning.jsonl`"),
     # --- BC7xx params.yaml
@@ -162,10 +173,6 @@ _RULES = [
 
 #: code -> rule, in code order
 RULES: dict[str, Rule] = {r.code: r for r in sorted(_RULES, key=lambda r: r.code)}
-
-
-def rule(code: str) -> Rule:
-    return RULES[code]
 
 
 def default_severity(code: str) -> Severity:

@@ -140,6 +140,8 @@ def decode(raw_lines: Iterable[bytes], display: str, found: list[Finding]) -> It
         if number == 1 and raw.startswith(BOM):
             found.append(finding(display, 1, 1, "BC003", "file starts with a UTF-8 byte order mark (BOM)"))
             raw = raw[len(BOM):]
+            if not raw:
+                break  # the file is a BOM and nothing else: no line
         size += len(raw)
         if blank and not raw.isspace() and raw:
             blank = False

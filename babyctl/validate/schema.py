@@ -45,17 +45,22 @@ def _unique(pairs: list) -> None:
         raise _Duplicate
 
 
-def duplicate_keys(text: str) -> list[Problem]:
-    """BC106 for the first key that appears twice in one object of JSON ``text`` (the model and
-    the json module keep the last value silently). Invalid JSON: none (BC101 says why)."""
+def json_problems(text: str) -> list[Problem]:
+    """BC101 where JSON ``text`` is invalid, else BC106 for the first key that appears twice in
+    one object (the models and the json module keep the last value silently), else none."""
     from ..documents import DUPLICATE_KEY_CODE, find_duplicate_key
 
-    try:
-        json.loads(text, object_pairs_hook=_unique)
-        return []
-    except _Duplicate:
-        pass
-    except (ValueError, RecursionError):
+    for hook in (_unique, None):  # without the hook: is a text with a duplicate valid otherwise?
+        try:
+            json.loads(text, object_pairs_hook=hook)
+            break
+        except _Duplicate:
+            continue
+        except json.JSONDecodeError as e:
+            return [Problem(e.lineno, e.colno, "BC101", f"invalid JSON: {e.msg}")]
+        except RecursionError:
+            return [Problem(1, 1, "BC101", "invalid JSON: nested too deeply")]
+    if hook is _unique:
         return []
     offset, key, first = find_duplicate_key(text) or (0, "?", 0)
     (line, col), (line0, col0) = _position(text, offset), _position(text, first)
@@ -76,18 +81,13 @@ def validate_json_text(text: str, model: type[BaseModel]) -> tuple[Any | None, l
     Never raises for bad input.
     """
     try:
-        return model.model_validate_json(text), duplicate_keys(text)
+        return model.model_validate_json(text), json_problems(text)
     except ValidationError as e:
         errors = e.errors(include_url=False)
+    problems = json_problems(text)
     if any(err["type"] == "json_invalid" for err in errors):
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as je:
-            return None, [Problem(je.lineno, je.colno, "BC101", f"invalid JSON: {je.msg}")]
-        except RecursionError:
-            return None, [Problem(1, 1, "BC101", "invalid JSON: nested too deeply")]
-        return None, [Problem(1, 1, "BC101", "invalid JSON: " + errors[0]["msg"])]
-    problems = duplicate_keys(text)
+        return None, [p for p in problems if p.code == "BC101"] or [
+            Problem(1, 1, "BC101", "invalid JSON: " + errors[0]["msg"])]
     for err in errors:
         line, col = locate_json(text, err["loc"])
         problems.append(Problem(line, col, "BC102", _message(err)))

@@ -24,8 +24,7 @@ from typing import Callable
 
 from ..example import Example, Hit
 from ..settings import Settings
-from .chat import check_turns
-from .controls import check_escaped_controls
+from .chat import check_escaped_controls, check_turns
 from .phrases import check_phrases, check_placeholders
 from .provenance import check_lint_ignore, check_provenance
 

@@ -1,4 +1,4 @@
-"""BC201-BC203: ChatML turn order and empty turns.
+"""BC201-BC203: ChatML turn order and empty turns; BC006 for control characters from JSON escapes.
 
 Valid: an optional leading ``system`` turn, then ``user`` and ``assistant``
 alternating (starting with ``user``), ending on ``assistant``; no empty content.
@@ -6,6 +6,7 @@ alternating (starting with ``user``), ending on ``assistant``; no empty content.
 from __future__ import annotations
 
 from ..example import Example, Hit
+from ..loader import CONTROL_RE, describe_char
 from ..settings import Settings
 
 
@@ -34,3 +35,17 @@ def check_turns(ex: Example, settings: Settings | None = None) -> list[Hit]:
                         f"the conversation ends on a {msgs[-1][0]} turn, not assistant"))
     return hits
 
+
+def check_escaped_controls(ex: Example, settings: Settings | None = None) -> list[Hit]:
+    """BC006 in decoded strings: a control character from a JSON escape (``\\u0007``, ``\\b``,
+    ``\\f``). One in the raw line is reported by the loader, once."""
+    text = ex.raw
+    if ex.raw_control or "\\" not in text or not ("\\u" in text or "\\b" in text or "\\f" in text):
+        return []
+    hits = []
+    for i, (_, content) in enumerate(ex.messages):
+        m = CONTROL_RE.search(content)
+        if m:
+            hits.append(Hit("BC006", ("messages", i, "content"),
+                            f"control character {describe_char(m.group())} in messages[{i}].content"))
+    return hits

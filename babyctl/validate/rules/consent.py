@@ -55,3 +55,29 @@ def check_supersedes(record: ConsentRecord, ids: set[str]) -> list[Hit]:
     if record.supersedes and record.supersedes not in ids:
         return [Hit("BC509", ("supersedes",), f"supersedes {record.supersedes!r}, which no record here has as id")]
     return []
+
+
+def check_chain_head(key: str, record: ConsentRecord, index: dict[str, ConsentRecord], *, active: bool,
+                     conditions: list[str]) -> list[Hit]:
+    """BC508 when a newer record supersedes the one params names and refuses what is active.
+
+    The head of the chain governs (:mod:`babyctl.consent`): a withdrawal or a ``no`` recorded as a
+    new record stops every gate, so validate says so at the record params names.
+    """
+    if not active:
+        return []
+    successors: dict[str, list[ConsentRecord]] = {}
+    for rec in index.values():
+        if rec.supersedes:
+            successors.setdefault(rec.supersedes, []).append(rec)
+    head, seen = record, {record.id}
+    while len(successors.get(head.id, [])) == 1 and successors[head.id][0].id not in seen:
+        head = successors[head.id][0]
+        seen.add(head.id)
+    if head.id == record.id:
+        return []
+    reasons = set()
+    for cond in conditions or [None]:
+        reasons.update(refusals(head, substrate=key, purpose="fine_tuning", condition=cond))
+    return [Hit("BC508", ("id",), f"active substrate {key!r}: params names {record.id!r}, but {head.id!r} "
+                f"supersedes it and governs: {r}") for r in sorted(reasons)]

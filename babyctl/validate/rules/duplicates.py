@@ -1,20 +1,15 @@
 """BC401-BC403: duplicate ids, exact duplicates and near-identical examples.
 
 Exact duplicates: a hash of the roles and the case-folded, whitespace-collapsed turns.
-Near-duplicates: the user/assistant turns as case-folded words. Candidates are earlier
-examples that share one of this example's K smallest word-trigram hashes and at least
-MIN_SHARED of its SKETCH smallest (a bottom-k MinHash sketch over the first and last
-HEAD_CHARS characters); the best candidate at or above the threshold, by
-:meth:`difflib.SequenceMatcher.ratio` over all the words, is reported. Word hashes are CRC32
-(not Python's salted ``hash``), so results do not change between runs.
-
-Exact pruning keeps the similarity check rare, each bound a necessary condition for a
-(better) match: the word-count bound (``real_quick_ratio``), the shared sketch values, the
-word-presence bound (``quick_ratio`` cannot exceed the share of the candidate's words found
-in this example), and "cannot beat the best so far"; an identical word list ends the search.
-
-The index keeps, per example, its place, its sketch and its words as a compact string (one
-character per distinct word): never the parsed example, and nothing is parsed again.
+Near-duplicates: candidates are earlier examples sharing one of this example's K smallest
+word-trigram hashes and MIN_SHARED of its SKETCH smallest (a bottom-k MinHash sketch over the
+first and last HEAD_CHARS characters; CRC32 word hashes, stable between runs); the best one at
+or above the threshold by :meth:`difflib.SequenceMatcher.ratio` over the user/assistant words is
+reported. Exact pruning, each a necessary condition for a (better) match, keeps that rare: the
+word-count bound (``real_quick_ratio``), the shared sketch values, the word-presence bound (no
+more matches than the candidate's words found here), and "cannot beat the best so far".
+The index keeps each example's place, sketch and words (one character per distinct word):
+never the parsed example, and nothing is parsed again.
 """
 from __future__ import annotations
 
@@ -79,16 +74,13 @@ class DuplicateIndex:
         """``words`` as a string with one character per word (the same word, the same
         character): SequenceMatcher gives the same ratios for it as for the list."""
         vocab = self._vocab
-        chars = list(map(vocab.get, words))
-        if None in chars:
-            for i, c in enumerate(chars):
-                if c is None:  # past 1.1M distinct words (no real curriculum), words share characters
-                    w = words[i]
-                    c = vocab.get(w)
-                    if c is None:
-                        c = vocab[w] = chr(len(vocab)) if len(vocab) < _CHARS else chr(zlib.crc32(w.encode()) % _CHARS)
-                    chars[i] = c
-        return "".join(chars)
+        try:
+            return "".join(map(vocab.__getitem__, words))
+        except KeyError:  # new words: each gets the next character
+            for w in words:
+                if w not in vocab:  # past 1.1M distinct words (no real curriculum), words share characters
+                    vocab[w] = chr(len(vocab)) if len(vocab) < _CHARS else chr(zlib.crc32(w.encode()) % _CHARS)
+            return "".join(map(vocab.__getitem__, words))
 
     def _near(self, where: tuple[str, int], sketch: list[int], words: str) -> Hit | None:
         idx = len(self._words)

@@ -10,6 +10,13 @@ fixed rules:
   ``[topic]``), unless the turn presents a template for the user to fill in
   ("template", "swap in", "fill in") or it is ``[sic]``, a citation ``[1]``, a
   checkbox or a Markdown link. Code spans and fenced blocks are ignored.
+* BC312 -- LLM citation markup leaked into a target: ``[cite: 12]``, ``[cite_start]``,
+  ``[cite_end]`` (its own code: it is generation debris, not a placeholder).
+
+A phrase is the assistant's own voice only: a match inside quotation marks (a quoted reply the
+turn suggests: ``A clear "I'm not able to discuss that"``) or in a third-person frame ("if the
+character starts reading as an AI", "it comes across as a bot") is not reported. A first-person
+"As an AI, I ..." is. Every match is reported, each at its own column.
 """
 from __future__ import annotations
 
@@ -25,6 +32,33 @@ _TODO = re.compile(r"\b(?:TODO|TBD|FIXME)\b")
 _TEMPLATE_TURN = re.compile(r"\btemplates?\b|\bswap in\b|\bfill (?:it |them |this )?in\b|\bfill-in\b", re.IGNORECASE)
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _EXEMPT = {"sic", "sic!", "...", "\u2026", "x", " "}
+_CITE = re.compile(r"^\s*cite(?:_start|_end|\s*:\s*[\d,\s-]+)\s*$", re.IGNORECASE)
+#: quoted spans on one line: "...", “...”, and '...' only when it opens after a space/start
+_QUOTED = re.compile(r'"[^"\n]{1,400}"|\u201c[^\u201d\n]{1,400}\u201d|(?:(?<=\s)|^)\'[^\'\n]{2,400}\'(?=[\s.,;:!?)]|$)')
+#: a third-person frame just before a match: "reads as an AI", "the character ... as a bot"
+_THIRD = re.compile(r"\b(?:reads?|reading|sounds?|sounding|comes?|coming|came|seen|seems?|treated|presents?|presented|"
+                    r"presenting|portray\w*|depict\w*|characters?|persona|they|he|she|someone|people|users?|"
+                    r"themselves|writes?|writing|wrote|plays?|playing|acts?|acting)"
+                    r"\W+(?:\w+\W+){0,3}$", re.IGNORECASE)
+#: first person in the match itself ("I am just a program") keeps it in the assistant's voice
+_FIRST = re.compile(r"^\s*i\b|\bi(?:'|\u2019)?m\b|\bi am\b|\bmy\b", re.IGNORECASE)
+
+
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _QUOTED.finditer(text)] if ('"' in text or "\u201c" in text or "'" in text) else []
+
+
+def own_voice(text: str, start: int, end: int, spans: list[tuple[int, int]] | None = None) -> bool:
+    """Is ``text[start:end]`` said in the assistant's own voice (not quoted, not a third-person frame)?"""
+    for a, b in spans if spans is not None else _quoted_spans(text):
+        if a <= start and end <= b:
+            return False
+    if _FIRST.search(text[start:end]):
+        return True
+    sentence_start = max(text.rfind(".", 0, start), text.rfind("\n", 0, start), text.rfind("!", 0, start),
+                         text.rfind("?", 0, start)) + 1
+    before = text[max(sentence_start, start - 60):start]
+    return not _THIRD.search(before)
 
 
 def _live(phrases: list, low: str) -> list:
@@ -42,10 +76,16 @@ def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
     live = _live(settings.phrases, "\n".join([c for _, c in turns]).lower())
     hits: list[Hit] = []
     for i, content in turns:
+        spans = None
         for p in live if len(turns) == 1 or not live else _live(live, content.lower()):
-            m = p.regex.search(content)
-            if m:
-                hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{m.group()}"', p.severity, m.group()))
+            for m in p.regex.finditer(content):
+                if spans is None:
+                    spans = _quoted_spans(content)
+                if not own_voice(content, m.start(), m.end(), spans):
+                    continue
+                text = m.group()
+                hits.append(Hit(p.code, ("messages", i, "content"), f'{p.message}: "{text}"', p.severity,
+                                text, content.count(text, 0, m.start())))
     return hits
 
 
@@ -63,8 +103,14 @@ def check_placeholders(ex: Example, settings: Settings | None = None) -> list[Hi
         template_turn = None
         for m in _BRACKET.finditer(text):
             inner = m.group(1)
+            nth = content.count(m.group(), 0, m.start())
+            if _CITE.match(inner):
+                hits.append(Hit("BC312", loc, f'citation markup left in an assistant turn: "{m.group()}"', None,
+                                m.group(), nth))
+                continue
             if _MARKER_WORD.match(inner):
-                hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group()))
+                hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None,
+                                m.group(), nth))
                 continue
             if inner.strip().lower() in _EXEMPT or inner.strip().replace(",", "").replace(" ", "").isdigit():
                 continue
@@ -73,9 +119,12 @@ def check_placeholders(ex: Example, settings: Settings | None = None) -> list[Hi
             if template_turn is None:
                 template_turn = bool(_TEMPLATE_TURN.search(content))
             if not template_turn:
-                hits.append(Hit("BC310", loc, f'unfilled placeholder in an assistant turn: "{m.group()}"', None, m.group()))
+                hits.append(Hit("BC310", loc, f'unfilled placeholder in an assistant turn: "{m.group()}"', None,
+                                m.group(), nth))
         for m in _BRACES.finditer(text):
-            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group()))
+            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group(),
+                            content.count(m.group(), 0, m.start())))
         for m in _TODO.finditer(text):
-            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group()))
+            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group(),
+                            content.count(m.group(), 0, m.start())))
     return hits

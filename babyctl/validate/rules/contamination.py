@@ -1,0 +1,208 @@
+"""BC420 contamination (an evaluation prompt in a training turn) and BC421 train/valid leakage.
+
+* **BC420** -- an evaluation stimulus's prompt found, exactly or nearly, in any turn of a training
+  example. The index holds the stimuli of the experiment's stimulus folder (read once, small);
+  each curriculum example's turns are compared: exact containment after case and whitespace
+  normalisation, or near (at least :data:`NEAR` of the prompt's word 5-grams present in the turn,
+  confirmed by a similarity of the prompt with the best window of the turn). The finding names
+  the stimulus id and its file:line, and is reported at the curriculum line.
+* **BC421** -- a condition with a validation split (``validation_fraction > 0``) lists two examples
+  with the same first user turn (after normalisation): the split may put one in train and the
+  other in valid, so the validation score would measure recall.
+
+Prompts shorter than :data:`MIN_WORDS` words are matched exactly only (a short prompt is often a
+common phrase).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
+
+from ..example import Hit
+
+N = 5  #: shingle size (words)
+NEAR = 0.6  #: share of a prompt's shingles a turn must hold to be compared closely
+RATIO = 0.85  #: similarity of the prompt and the turn's best window for a near match
+MIN_WORDS = 6
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def norm(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def shingles(words: list[str]) -> set[int]:
+    return {hash(tuple(words[i:i + N])) for i in range(max(len(words) - N + 1, 0))}
+
+
+@dataclass
+class Prompt:
+    id: str
+    where: str  #: display path:line of the stimulus
+    text: str  #: normalised
+    words: list[str]
+    grams: set[int]
+
+
+@dataclass
+class ContaminationIndex:
+    prompts: list[Prompt] = field(default_factory=list)
+    by_gram: dict[int, list[int]] = field(default_factory=dict)
+    short: list[Prompt] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.prompts or self.short)
+
+    def add_prompt(self, stim_id: str, where: str, prompt: str) -> None:
+        text = norm(prompt)
+        words = text.split()
+        if not words:
+            return
+        p = Prompt(stim_id, where, text, words, shingles(words))
+        if len(words) < MIN_WORDS:
+            self.short.append(p)
+            return
+        k = len(self.prompts)
+        self.prompts.append(p)
+        for g in p.grams:
+            self.by_gram.setdefault(g, []).append(k)
+
+    def check(self, turns: list[str]) -> list[Hit]:
+        """BC420 hits for one curriculum example's user/assistant turns (each prompt once per example)."""
+        if not self.prompts and not self.short:
+            return []
+        hits, done = [], set()
+        for i, content in enumerate(turns):
+            text = norm(content)
+            if not text:
+                continue
+            padded = f" {text} "
+            for p in self.short:
+                if p.id not in done and f" {p.text} " in padded:
+                    done.add(p.id)
+                    hits.append(self._hit(p, i, "exactly"))
+            if not self.prompts:
+                continue
+            words = text.split()
+            counts: dict[int, int] = {}
+            for g in shingles(words):
+                for k in self.by_gram.get(g, ()):
+                    counts[k] = counts.get(k, 0) + 1
+            for k, n in counts.items():
+                p = self.prompts[k]
+                if p.id in done or n < NEAR * len(p.grams):
+                    continue
+                if p.text in text:
+                    done.add(p.id)
+                    hits.append(self._hit(p, i, "exactly"))
+                    continue
+                ratio = _best_window(p.words, words)
+                if ratio >= RATIO:
+                    done.add(p.id)
+                    hits.append(self._hit(p, i, f"nearly (similarity {ratio:.2f})"))
+        return hits
+
+    @staticmethod
+    def _hit(p: Prompt, turn: int, how: str) -> Hit:
+        return Hit("BC420", ("messages",),
+                   f"evaluation prompt {p.id!r} ({p.where}) appears {how} in turn {turn + 1} (not counting system "
+                   "turns) of this training example: the model would be evaluated on what it was trained on")
+
+
+def _best_window(prompt: list[str], words: list[str]) -> float:
+    n = len(prompt)
+    if len(words) <= n:
+        return SequenceMatcher(None, prompt, words, autojunk=False).ratio()
+    best = 0.0
+    step = max(1, n // 4)
+    for start in range(0, len(words) - n + 1, step):
+        best = max(best, SequenceMatcher(None, prompt, words[start:start + n + n // 4], autojunk=False).ratio())
+    return best
+
+
+def load_stimuli(folder: Path, display) -> ContaminationIndex:
+    """Every ``*.jsonl`` stimulus (and legacy ``*.json`` item list) under ``folder``; unreadable
+    lines are left to the stimuli checks."""
+    index = ContaminationIndex()
+    if not folder.is_dir():
+        return index
+    for path in sorted(folder.rglob("*.json*")):
+        if path.suffix not in (".jsonl", ".json") or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        shown = display(path)
+        if path.suffix == ".jsonl":
+            for no, line in enumerate(text.splitlines(), 1):
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict) and isinstance(obj.get("prompt"), str):
+                    index.add_prompt(str(obj.get("id")), f"{shown}:{no}", obj["prompt"])
+        else:
+            for stim_id, no, obj in legacy_items(text):
+                if isinstance(obj.get("prompt"), str):
+                    index.add_prompt(stim_id, f"{shown}:{no}", obj["prompt"])
+    return index
+
+
+def legacy_items(text: str) -> list[tuple[str, int, dict]]:
+    """(id, line, item) of a legacy stimulus file: a JSON list of items, or ``{"items": [...]}``."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    items = data.get("items") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        return []
+    lines: dict[str, list[int]] = {}
+    for no, ln in enumerate(text.splitlines(), 1):
+        for m in re.finditer(r'"id"\s*:\s*"([^"]*)"', ln):
+            lines.setdefault(m.group(1), []).append(no)
+    seen: dict[str, int] = {}
+    out = []
+    for it in items:
+        if not isinstance(it, dict):
+            continue
+        i = str(it.get("id"))
+        k = seen.get(i, 0)
+        seen[i] = k + 1
+        found = lines.get(i, [])
+        out.append((i, found[k] if k < len(found) else 1, it))
+    return out
+
+
+@dataclass
+class LeakageIndex:
+    """First user turn (normalised) -> where it was first seen, per curriculum file."""
+
+    first_user: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # display -> [(hash of norm text, line)]
+
+    def add(self, display: str, line: int, first_turn: str) -> None:
+        """Record an example's first (non-system) turn, the prompt a split would share."""
+        text = norm(first_turn)
+        if text:
+            self.first_user.setdefault(display, []).append((hash(text), line))
+
+    def check(self, condition: str, displays: list[str]) -> list[tuple[str, int, str]]:
+        """(display, line, message) for every repeated first user turn among ``displays``."""
+        seen: dict[int, tuple[str, int]] = {}
+        out = []
+        for d in displays:
+            for text, line in self.first_user.get(d, []):
+                if not text:
+                    continue
+                if text in seen:
+                    fd, fl = seen[text]
+                    out.append((d, line, f"condition {condition!r} splits off validation examples, and this prompt is "
+                                         f"also at {fd}:{fl}: one copy may land in train and the other in valid "
+                                         "(train/valid leakage)"))
+                else:
+                    seen[text] = (d, line)
+        return out
