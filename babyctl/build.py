@@ -47,7 +47,7 @@ from . import __version__, study
 from .config import load_params
 from .documents import decode, model_error, parse_jsonl, read_bytes
 from .errors import InputError, IntegrityError, UsageError
-from .fsutil import atomic_dir, dumps_json, sha256_bytes
+from .fsutil import atomic_dir, dumps_json, inside, sha256_bytes
 from .schemas.curriculum import CurriculumExample
 from .schemas.params import Condition, Params
 from .study import DEFAULT_PARAMS, TRAIN_FILE, VALID_FILE
@@ -92,9 +92,9 @@ def expand_inputs(inputs: list[str], root: Path) -> list[Path]:
     """Input entries -> files, in the given (module) order; a folder gives its ``**/*.jsonl`` sorted."""
     files: list[Path] = []
     for entry in inputs:
-        p = root / entry
+        p = inside(root, root / entry, f"input {entry!r}")  # no .., absolute path or symlink out
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*.jsonl") if q.is_file())
+            found = sorted(inside(root, q, "input file") for q in p.rglob("*.jsonl") if q.is_file())
             if not found:
                 raise InputError(f"input folder {entry!r} holds no .jsonl files", path=p)
             files.extend(found)

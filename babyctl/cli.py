@@ -7,10 +7,11 @@ Exit codes: 0 ok, 1 findings, 2 usage or environment error.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 
@@ -34,8 +35,18 @@ ParamsOpt = typer.Option(Path("params.yaml"), "--params", help="The experiment's
 
 def fail(err: BabyctlError) -> "typer.Exit":
     """Print a user-facing error (never a traceback) and return the Exit to raise."""
-    typer.echo(f"babyctl: error: {err}", err=True)
+    _print_error(err)
     return typer.Exit(err.exit_code)
+
+
+def _print_error(err: BabyctlError) -> None:
+    from .secrets import scrub
+
+    typer.echo(f"babyctl: error: {scrub(str(err))}", err=True)
+
+
+#: ``--seed`` bounds: the same as :data:`babyctl.schemas.params.SEED_MAX` (not imported: --help stays fast)
+SEED_RANGE = {"min": 0, "max": 2**32 - 1}
 
 
 # --- schema (issue 2) -------------------------------------------------------------------------
@@ -238,7 +249,7 @@ def tiny_model(
 def train(
     substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
     condition: str = typer.Option(..., "--condition", help="Condition key in params.yaml."),
-    seed: int = typer.Option(..., "--seed", help="Training seed."),
+    seed: int = typer.Option(..., "--seed", help="Training seed.", **SEED_RANGE),
     backend: str = typer.Option("auto", "--backend", help="auto, unsloth or hf."),
     params: Path = ParamsOpt,
 ) -> None:
@@ -315,7 +326,7 @@ def eval_cmd(
     substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
     baseline: bool = typer.Option(False, "--baseline", help="Evaluate the base model (no adapter)."),
     condition: Optional[str] = typer.Option(None, "--condition", help="Condition of the adapter."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter.", **SEED_RANGE),
     params: Path = ParamsOpt,
     backend: str = typer.Option("hf", "--backend", help="hf (default, CPU or GPU) or vllm (GPU, eval-vllm extra)."),
     all_runs: bool = typer.Option(False, "--all", help="Baseline + every active condition x seed, one engine."),
@@ -439,7 +450,7 @@ def prereg_amend_cmd(
 def publish_cmd(
     substrate: str = typer.Argument(..., help="Substrate key in params.yaml, e.g. hermes or tiny."),
     condition: Optional[str] = typer.Option(None, "--condition", help="Default: the first active condition."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Default: the first training seed."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Default: the first training seed.", **SEED_RANGE),
     repo_id: Optional[str] = typer.Option(None, "--repo-id", help="ORG/NAME; default from params.publish."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Gate and stage only; print the staged folder."),
     private: bool = typer.Option(False, "--private", help="Create the Hub repo as private."),
@@ -495,7 +506,7 @@ def verify_cmd(
 def card_cmd(
     substrate: str = typer.Argument(..., help="Substrate key in params.yaml."),
     condition: Optional[str] = typer.Option(None, "--condition"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", **SEED_RANGE),
     repo_id: Optional[str] = typer.Option(None, "--repo-id", help="ORG/NAME the card is for."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the card here instead of stdout."),
     params: Path = ParamsOpt,
@@ -531,16 +542,33 @@ def revoke_cmd(
 
 
 
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn what a user can cause into ``babyctl: error: ...`` and an exit code, never a traceback:
+    a :class:`BabyctlError` (its exit code) and an ``OSError`` -- disk full, permission denied,
+    read-only file system -- as an environment error naming the path (exit 2). Anything else is a
+    bug in babyctl and keeps its traceback."""
+    try:
+        yield
+    except BabyctlError as err:  # library errors escaping a command
+        _print_error(err)
+        sys.exit(err.exit_code)
+    except OSError as err:
+        from .errors import os_error_problem
+
+        problem = os_error_problem(err)
+        _print_error(problem)
+        sys.exit(problem.exit_code)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "validate":
         # a pre-commit check loads no third-party pydantic plugins: their entry-point scan is
         # ~20 ms of a ~0.35 s run (an explicit PYDANTIC_DISABLE_PLUGINS is kept)
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
-        app()
-    except BabyctlError as err:  # library errors escaping a command
-        typer.echo(f"babyctl: error: {err}", err=True)
-        sys.exit(err.exit_code)
+        with user_errors():
+            app()
     except KeyboardInterrupt:
         typer.echo("babyctl: interrupted", err=True)
         sys.exit(130)

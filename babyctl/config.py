@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from .documents import read_text
 from .errors import ParamsError
-from .locate import locate, node_tree
+from .locate import fast_loader, locate, node_tree
 from .schemas.params import Params
 
 DEFAULT_PARAMS = "params.yaml"
@@ -20,7 +20,7 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     text = read_text(path, "params file", " (run from the experiment's root or pass --params)",
                      error=ParamsError)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=fast_loader())  # duplicate keys are errors
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise ParamsError(f"invalid YAML: {getattr(e, 'problem', e)}", path=path,

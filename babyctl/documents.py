@@ -19,6 +19,7 @@ its ``\\n``. ``babyctl validate`` warns about blank lines (BC008); nothing else 
 from __future__ import annotations
 
 import json
+import stat
 from json.decoder import scanstring
 from pathlib import Path
 from typing import Any, Iterator, TypeVar
@@ -39,6 +40,9 @@ def read_bytes(path: str | Path, what: str, hint: str = "",
     """The file's bytes; ``error`` naming ``what`` (and ``hint``) when it cannot be read."""
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # /dev/zero would be read forever, a pipe block
+            raise error(f"cannot read {what}: not a regular file (a device, pipe or socket)", path=path)
         return path.read_bytes()
     except FileNotFoundError:
         raise error(f"{what} not found{hint}", path=path)
@@ -136,6 +140,8 @@ def loads(text: str | bytes, path: str | Path | None = None, *, line: int = 1, w
         raise InputError(f"invalid JSON: {e.msg}", path=path, line=line + e.lineno - 1, col=e.colno)
     except RecursionError:
         raise InputError("invalid JSON: nested too deeply", path=path, line=line)
+    except ValueError as e:  # an integer longer than Python converts (sys.get_int_max_str_digits())
+        raise InputError(f"invalid JSON: {str(e).split(';')[0]}", path=path, line=line)
 
 
 def read_json(path: str | Path, what: str, hint: str = "", error: type[InputError] = InputError) -> Any:

@@ -67,3 +67,35 @@ class IntegrityError(BabyctlError):
     """A hash, count or provenance check failed."""
 
     exit_code = EXIT_FINDINGS
+
+
+#: advice for the environment errors a user can fix (by errno name)
+_OS_ADVICE = {
+    "ENOSPC": "no space left on the device: free some space and run the command again",
+    "EDQUOT": "disk quota exceeded: free some space and run the command again",
+    "EACCES": "permission denied: check the permissions of the file and of its folder",
+    "EPERM": "operation not permitted: check the permissions of the file and of its folder",
+    "EROFS": "read-only file system: write somewhere writable",
+    "EISDIR": "is a folder: give a file path",
+    "ENOTDIR": "a part of the path is not a folder",
+    "ENOENT": "no such file or folder",
+    "ENAMETOOLONG": "file name too long",
+    "EMFILE": "too many open files: raise the limit (ulimit -n) and run the command again",
+    "EIO": "input/output error: the disk or file system failed",
+}
+
+
+def os_error_problem(err: OSError) -> EnvironmentProblem:
+    """An :class:`EnvironmentProblem` (exit 2) for an ``OSError`` (disk full, permission denied,
+    read-only file system, ...) that names the path: what the CLI prints instead of a traceback.
+    Files babyctl writes are committed atomically, so such an error leaves the previous output."""
+    import errno as _errno
+
+    name = _errno.errorcode.get(err.errno or -1, "")
+    advice = _OS_ADVICE.get(name) or (err.strerror or str(err))
+    if name and name not in advice:
+        advice += f" ({name})"
+    path = err.filename
+    if err.filename2 is not None:
+        path = f"{err.filename} -> {err.filename2}"
+    return EnvironmentProblem(advice, path=path)

@@ -14,11 +14,58 @@ if TYPE_CHECKING:
 # none, and imports this module (for :func:`locate_json`) on its start-up path (~15 ms saved)
 
 
+_LOADER: type | None = None
+
+
 def fast_loader() -> type:
-    """libyaml's safe loader when PyYAML was built with it (10-20x faster), else the pure-Python one."""
+    """libyaml's safe loader when PyYAML was built with it (10-20x faster), else the pure-Python one,
+    made strict: a key given twice in one mapping is an error at the second key's line (PyYAML
+    silently keeps the last value; DVC's YAML reader refuses the file).
+
+    Every YAML document babyctl reads (params.yaml, stimuli, ...) goes through this loader."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        _LOADER = type("StrictSafeLoader", (base,), {"construct_mapping": _construct_mapping_once,
+                                                     "construct_object": _construct_object_or_error})
+    return _LOADER
+
+
+def _construct_object_or_error(self, node, deep=False):
+    """``construct_object``, with a scalar Python cannot build -- an integer over 4300 digits, a
+    timestamp on 2026-13-40 -- an error at its line instead of a ``ValueError`` escaping the loader."""
     import yaml
 
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.SafeLoader.construct_object(self, node, deep=deep)
+    except yaml.YAMLError:
+        raise
+    except (ValueError, OverflowError) as e:
+        raise yaml.constructor.ConstructorError(None, None, f"invalid {node.tag.rsplit(':', 1)[-1]} value: "
+                                                f"{str(e).split(';')[0]}", node.start_mark)
+
+
+def _construct_mapping_once(self, node, deep=False):
+    """``SafeConstructor.construct_mapping`` that refuses duplicate keys (``<<`` merges may override)."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: the base constructor reports it
+                continue
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key {key!r} (first at line {first.start_mark.line + 1})", key_node.start_mark)
+    return yaml.SafeLoader.construct_mapping(self, node, deep=deep)
 
 
 def node_tree(text: str) -> yaml.Node | None:

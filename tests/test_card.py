@@ -132,8 +132,13 @@ def test_card_evaluation_lists_the_contrasts_of_its_condition(exp, tmp_path):
            "p": 0.12, "p_adjusted": 0.12}
     other = {**rec, "substrate": "dolphin"}
     (mine / "metrics").mkdir(exist_ok=True)
-    (mine / "metrics" / "eval.json").write_text(json.dumps({"records": [rec, other]}))
+    rate = {"substrate": "hermes", "condition": "core", "bank": "jailbreak", "signal": "refusal", "estimate": 0.4}
+    (mine / "metrics" / "eval.json").write_text(json.dumps({"records": [rec, other],
+                                                            "rates": [rate, {**rate, "condition": "neutral"}]}))
     _, text = render_card(mine / "params.yaml", "hermes")
+    [index] = meta(text)["model-index"]
+    [result] = index["results"]
+    assert result["metrics"] == [{"type": "refusal_rate", "name": "refusal rate", "value": 0.4, "verified": False}]
     section = text.split("## Evaluation")[1].split("\n## ")[0]
     assert ("| core - neutral \\| jailbreak \\| refusal (primary) | +0.120 [-0.030, +0.270], p 0.120, "
             "adjusted p 0.120 |") in section

@@ -27,7 +27,7 @@ from typing import Any
 from ..consent import gate
 from ..documents import parse_json_model, read_bytes
 from ..errors import EnvironmentProblem, GateRefused, InputError, IntegrityError
-from ..fsutil import atomic_write_json, sha256_bytes, sha256_file
+from ..fsutil import atomic_write_json, inside, sha256_bytes, sha256_file
 from ..provenance import base_fields, file_hash, utc_now
 from ..schemas.params import Params
 from ..schemas.provenance import AdapterProvenance, Provenance
@@ -269,6 +269,9 @@ def run_eval(params: Params, run: runs.RunSpec, root: str | Path = ".",
                           f"substrates.{run.substrate}.revision to the Hub commit to evaluate, so the "
                           "completions say which weights made them", path=params_path,
                           line=_line_of(params_path, ("substrates", run.substrate, "revision")))
+    inside(root, sub.consent_record, "consent record")  # no symlink out of the experiment
+    if sub.local_path:
+        inside(root, sub.local_path, f"substrate {run.substrate!r} local_path")
     chain = gate(root, run.substrate, sub, purpose="evaluation", condition=run.condition, at=started)
     consent = chain.head
     stimuli = load_stimuli(root / params.stimuli_dir, params.eval.banks or None)

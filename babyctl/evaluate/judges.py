@@ -170,6 +170,9 @@ class JudgeClient:
     _http: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        from ..secrets import register
+
+        register(self.api_key)  # scrubbed from everything written from now on
         reason = floating_reason(self.judge.model)
         if reason:
             raise ParamsError(f"judge {self.judge.name!r}: {reason}")
@@ -186,9 +189,10 @@ class JudgeClient:
             self._http.close()
 
     def _scrub(self, text: str | None) -> str | None:
-        if text is None or not self.api_key:
-            return text
-        return text.replace(self.api_key, "[REDACTED]")
+        """``text`` without the key, in any spelling (JSON escapes too): :mod:`babyctl.secrets`."""
+        from ..secrets import scrub_text
+
+        return scrub_text(text, [self.api_key]) if self.api_key else text
 
     def ask(self, messages: list[dict]) -> Vote:
         """Ask once (with retries); always returns a :class:`Vote`, never raises for the endpoint."""

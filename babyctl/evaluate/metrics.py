@@ -44,6 +44,18 @@ def eval_json(a: Analysis, *, confidence: float, complete: bool, missing: list[s
             "rates": rates, "judges": judges, "deviations": deviations}
 
 
+def arm_rates(data: dict, substrate: str, condition: str) -> list[tuple[str, str, float]]:
+    """(bank, signal, rate) of one arm from a ``metrics/eval.json`` (pooled over the arm's seeds)."""
+    rates = data.get("rates")
+    out = []
+    for r in rates if isinstance(rates, list) else []:
+        v = r.get("estimate") if isinstance(r, dict) else None
+        if r.get("substrate") == substrate and r.get("condition") == condition and \
+                isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append((str(r.get("bank")), str(r.get("signal")), float(v)))
+    return sorted(out)
+
+
 def contrasts_for(data: dict, substrate: str, condition: str) -> list[tuple[str, str]]:
     """(measure, value) rows of a ``metrics/eval.json`` for one substrate's condition (on either side
     of a contrast), for the model card: ``core - neutral | jailbreak | refusal (primary)`` ->

@@ -17,7 +17,8 @@ from typing import Iterable
 
 from ..documents import parse_jsonl
 from ..errors import InputError
-from ..fsutil import atomic_write_text
+from ..fsutil import append_text, atomic_write_text
+from ..secrets import scrub  # credentials never reach a stored row
 from ..provenance import utc_now
 
 
@@ -78,18 +79,14 @@ class ResumableJsonl:
 
     def append(self, rows: Iterable[dict]) -> None:
         """Append rows durably (flush + fsync)."""
-        text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+        text = "".join(json.dumps(scrub(r), ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
         if not text:
             return
-        self.partial.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.partial, "a", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        append_text(self.partial, text)  # an OSError (disk full) names the file
 
     def finish(self, rows_in_order: list[dict]) -> Path:
         """Write the final file atomically and remove the partial one."""
-        text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows_in_order)
+        text = "".join(json.dumps(scrub(r), ensure_ascii=False, sort_keys=True) + "\n" for r in rows_in_order)
         atomic_write_text(self.final, text)
         if self.partial.exists():
             self.partial.unlink()

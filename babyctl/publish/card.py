@@ -92,27 +92,19 @@ def metadata(rel: Release) -> dict[str, Any]:
 def headline_results(rel: Release) -> list:
     """The card's ``model-index`` results (Hub model-card spec, via ``EvalResult``): the rate of each
     surface signal on each stimulus bank for this substrate and condition, from ``metrics/eval.json``
-    (``rates.<S>.<C>.<bank>.<signal>.rate``; pooled over the condition's seeds). Empty without one."""
+    (the ``rates`` records, :func:`babyctl.evaluate.metrics.arm_rates`; pooled over the condition's
+    seeds). Empty without one."""
     from huggingface_hub import EvalResult
 
-    rates = ((rel.eval_metrics or {}).get("rates") or {}).get(rel.substrate, {})
-    cond = rates.get(rel.condition) if isinstance(rates, dict) else None
+    from ..evaluate.metrics import arm_rates
+
     out = []
-    if not isinstance(cond, dict):
-        return out
-    for bank in sorted(cond):
-        signals = cond[bank]
-        if not isinstance(signals, dict):
-            continue
-        for signal in sorted(signals):
-            value = signals[signal].get("rate") if isinstance(signals[signal], dict) else None
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                continue
-            out.append(EvalResult(
-                task_type="text-generation", task_name="Stimulus bank completions",
-                dataset_type=f"{rel.params.study}/stimuli/{bank}", dataset_name=f"{rel.params.study} stimuli: {bank}",
-                metric_type=f"{signal}_rate", metric_name=f"{signal} rate", metric_value=value,
-                verified=False))
+    for bank, signal, value in arm_rates(rel.eval_metrics or {}, rel.substrate, rel.condition):
+        out.append(EvalResult(
+            task_type="text-generation", task_name="Stimulus bank completions",
+            dataset_type=f"{rel.params.study}/stimuli/{bank}", dataset_name=f"{rel.params.study} stimuli: {bank}",
+            metric_type=f"{signal}_rate", metric_name=f"{signal} rate", metric_value=value,
+            verified=False))
     return out
 
 

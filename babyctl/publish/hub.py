@@ -55,13 +55,17 @@ class PushResult:
 
 def resolve_token(token: str | None = None) -> str:
     """The token to use: explicit, else ``HF_TOKEN``, else the saved login."""
+    from ..secrets import register
+
     if token:
+        register(token)  # scrubbed from everything babyctl writes from now on
         return token
     from huggingface_hub import get_token
 
     found = get_token()
     if not found:
         raise HubAuthError("no Hugging Face token: set HF_TOKEN or log in with `hf auth login`")
+    register(found)
     return found
 
 
@@ -93,7 +97,9 @@ def _same(local: dict[str, tuple[str, str]], remote: dict[str, tuple[str | None,
 
 
 def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "<token>") if token else text
+    from ..secrets import scrub_text
+
+    return scrub_text(text, [token]) if token else text
 
 
 def _translate(err: Exception, *, step: str, repo_id: str, token: str) -> HubError:

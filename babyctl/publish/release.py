@@ -14,6 +14,7 @@ from .. import study
 from ..consent import Chain, LoadedConsent, chain_for
 from ..documents import parse_json_model, read_bytes, read_json
 from ..errors import InputError, UsageError
+from ..fsutil import inside
 from ..schemas.params import Params, Substrate
 from ..schemas.provenance import AdapterProvenance
 from .licenses import LicenseTerms, terms_for
@@ -109,7 +110,7 @@ def resolve(study_or_params: study.Study | str | Path, substrate: str, *, condit
     loaded = study.Study.of(study_or_params)
     params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     sub = study.substrate(params, substrate, params_path)
-    condition = condition or params.active_conditions[0]
+    condition = params.active_conditions[0] if condition is None else condition  # "" is an error, not the default
     study.condition(params, condition, params_path)
     seed = params.training.seeds[0] if seed is None else seed
     run_dir = study.run_dir(root, substrate, condition, seed)
@@ -121,9 +122,9 @@ def resolve(study_or_params: study.Study | str | Path, substrate: str, *, condit
             raise InputError(f"no adapter yet: {rel_run}/{need} does not exist; {train_hint}",
                              path=run_dir / need)
     provenance, prov_bytes = _load_provenance(run_dir / PROVENANCE)
-    chain = chain_for(root / sub.consent_record)
+    chain = chain_for(inside(root, sub.consent_record, "consent record"))  # no symlink out
     consent = chain.head
-    repo_id = repo_id or default_repo_id(params, substrate, condition, seed)
+    repo_id = default_repo_id(params, substrate, condition, seed) if repo_id is None else repo_id
     check_repo_id(repo_id)
     return Release(
         root=root, params_path=params_path, params=params, substrate=substrate, sub=sub,

@@ -5,13 +5,82 @@ depends on just the keys it uses.
 """
 from __future__ import annotations
 
-from typing import Literal
+import re
+import string
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from .consent import ConsentTransfer
 
 Severity = Literal["error", "warning", "off"]
+
+# --- bounded types for every user-controlled number, path, name and template (issue 15) ---------
+#: seeds go to numpy/torch/random, which take 0 .. 2**32-1
+SEED_MAX = 2**32 - 1
+#: integers are strict: YAML ``true`` is not 1 (DVC would run ``--seed true``), ``"3"`` is not 3
+Seed = Annotated[int, Strict(), Field(ge=0, le=SEED_MAX)]
+
+
+def Int(lo: int, hi: int, **kw) -> type:
+    """A strict integer in ``lo .. hi``: big enough for any real run, small enough for every library."""
+    return Annotated[int, Strict(), Field(ge=lo, le=hi, **kw)]  # type: ignore[return-value]
+
+
+#: a key of params.yaml used in file paths (models/<substrate>/<condition>/...) and DVC stage names
+Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)]
+
+_BAD_PATH = "must be a path relative to the experiment root, inside it"
+#: the same rule as :func:`_relative_path`, for JSON Schema (ECMA regex, lookaheads)
+REL_PATH_PATTERN = r"^(?![/~])(?![A-Za-z]:)(?!.*\\)(?!(.*/)?\.\.(/|$))[^\u0000-\u001f]+$"
+
+
+def _relative_path(value: str) -> str:
+    if not value or len(value) > 1024:
+        raise ValueError(f"{_BAD_PATH} (1 to 1024 characters)")
+    if any(ord(c) < 32 for c in value):
+        raise ValueError(f"{_BAD_PATH}: control characters are not allowed")
+    if "\\" in value:
+        raise ValueError(f"{_BAD_PATH}: use / as the separator, not \\")
+    if value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", value):
+        raise ValueError(f"{_BAD_PATH}, not absolute ({value!r})")
+    if ".." in value.split("/"):
+        raise ValueError(f"{_BAD_PATH}: '..' is not allowed ({value!r})")
+    return value
+
+
+#: a path relative to the experiment root that stays inside it (symlinks are checked where the
+#: path is opened: :func:`babyctl.fsutil.inside`)
+RelPath = Annotated[str, AfterValidator(_relative_path),
+                    Field(json_schema_extra={"pattern": REL_PATH_PATTERN, "minLength": 1, "maxLength": 1024})]
+
+#: the fields a ``publish.repo_name`` template may use
+REPO_NAME_FIELDS = ("display_name", "substrate", "condition", "seed")
+
+
+def _repo_name_template(value: str) -> str:
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError as e:
+        raise ValueError(f"not a valid template: {e} (write a literal brace as {{{{ or }}}})")
+    for _, name, spec, conv in parts:
+        if name is None:
+            continue
+        if name not in REPO_NAME_FIELDS:
+            raise ValueError(f"unknown template field {{{name}}} (known: "
+                             + ", ".join("{" + f + "}" for f in REPO_NAME_FIELDS) + ")")
+        if spec or conv:
+            raise ValueError(f"template field {{{name}}} takes no format spec or conversion")
+    return value
+
+
+#: a Python identifier (module names, scheduler names)
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", max_length=128)]
+#: a Hugging Face Hub model id, ORG/NAME
+HubId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
+                                         max_length=96)]
+
+RepoNameTemplate = Annotated[str, StringConstraints(min_length=1, max_length=96), AfterValidator(_repo_name_template)]
 
 
 class P(BaseModel):
@@ -19,13 +88,13 @@ class P(BaseModel):
 
 
 class Substrate(P):
-    display_name: str
-    hub_id: str | None = Field(default=None, description="Hub model id; None for local weights")
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=96)]
+    hub_id: HubId | None = Field(default=None, description="Hub model id; None for local weights")
     revision: str | None = Field(default=None, description="Pinned Hub commit (40 hex)")
-    local_path: str | None = Field(default=None, description="Local weights folder (tiny model)")
+    local_path: RelPath | None = Field(default=None, description="Local weights folder (tiny model)")
     license: str = Field(description="Hub license id of the base model, e.g. llama3.1")
     chat_template: Literal["chatml", "llama3"]
-    consent_record: str = Field(description="Path of the consent record, e.g. consent_records/x.json")
+    consent_record: RelPath = Field(description="Path of the consent record, e.g. consent_records/x.json")
     consent_transfer: ConsentTransfer | None = Field(
         default=None, description="Why the consent record, asked of other weights, covers these (babyctl.consent)")
 
@@ -40,15 +109,15 @@ class Condition(P):
     """A study condition: a training-set recipe (not a condition attached to a consent record)."""
 
     description: str = ""
-    inputs: list[str] = Field(min_length=1, description="Curriculum files or folders, in module order")
+    inputs: list[RelPath] = Field(min_length=1, description="Curriculum files or folders, in module order")
     order: Literal["sequential", "shuffled", "staged"] = "sequential"
-    seed: int = 0
+    seed: Seed = 0
     permutation: Literal["per_seed", "fixed"] = Field(
         default="per_seed", description="shuffled: draw the order per training seed, or keep the build's (seed)")
-    stage_steps: dict[str, int] = Field(
+    stage_steps: dict[str, Int(1, 10**9)] = Field(
         default_factory=dict, description="staged: optimizer steps per module (stage); default training.max_steps")
     validation_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
-    expected_count: int = Field(ge=0, description="Examples after the build (train + validation)")
+    expected_count: Int(0, 10**9) = Field(description="Examples after the build (train + validation)")
     role: Literal["treatment", "control"] = Field(
         default="treatment", description="treatment or control: the default contrasts compare each "
         "treatment with each control of the same substrate (docs/statistics.md)")
@@ -58,33 +127,34 @@ StudyCondition = Condition  # the name babyctl.schemas exports
 
 
 class Lora(P):
-    r: int = Field(default=16, gt=0)
-    alpha: int = Field(default=32, gt=0)
+    r: Int(1, 4096) = 16
+    alpha: Int(1, 65536) = 32
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    target_modules: list[Identifier] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        max_length=256,
     )
     load_in_4bit: bool = False
 
 
 class Training(P):
     lora: Lora = Field(default_factory=Lora)
-    epochs: float = Field(default=1.0, gt=0)
-    max_steps: int = Field(default=-1, description="-1: run the epochs")
-    learning_rate: float = Field(default=2e-4, gt=0)
-    lr_scheduler: str = "linear"
+    epochs: float = Field(default=1.0, gt=0, le=10_000)
+    max_steps: Int(-1, 10**9) = Field(default=-1, description="-1: run the epochs")
+    learning_rate: float = Field(default=2e-4, gt=0, le=10)
+    lr_scheduler: Identifier = "linear"
     warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
-    batch_size: int = Field(default=2, gt=0)
-    grad_accum: int = Field(default=1, gt=0)
-    max_seq_length: int = Field(default=2048, gt=0)
+    batch_size: Int(1, 65536) = 2
+    grad_accum: Int(1, 65536) = 1
+    max_seq_length: Int(1, 2**24) = 2048
     allow_truncation: bool = False
-    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
-    weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW weight decay")
+    seeds: list[Seed] = Field(default_factory=lambda: [1], min_length=1, max_length=1000)
+    weight_decay: float = Field(default=0.0, ge=0.0, le=10, description="AdamW weight decay")
     optim: Literal["adamw_torch", "adamw_8bit", "paged_adamw_8bit"] = Field(
         default="adamw_torch", description="adamw_8bit needs bitsandbytes on a GPU; CPU runs fall back to adamw_torch")
     bf16: bool | None = Field(default=None, description="None: bf16 where the GPU supports it; CPU trains fp32")
     gradient_checkpointing: bool = False
-    eval_steps: int = Field(default=0, ge=0, description="Validation loss every N steps (0: once per stage)")
+    eval_steps: Int(0, 10**9) = Field(default=0, description="Validation loss every N steps (0: once per stage)")
     bos: Literal["require", "prepend"] = Field(
         default="require", description="A template that writes no BOS: an error, or prepend it (untrained)")
 
@@ -97,17 +167,18 @@ class Signal(P):
 class Judge(P):
     name: str
     model: str = Field(description="Pinned model id (dated snapshot), never a floating alias")
-    base_url: str
-    api_key_env: str = Field(description="Environment variable holding the key")
-    timeout_s: float = 60.0
-    max_retries: int = 3
-    seed: int | None = Field(default=0, description="Sent as `seed` (None: not sent)")
-    max_tokens: int | None = Field(default=256, gt=0, description="Sent as `max_tokens` (None: not sent)")
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+    api_key_env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)] = Field(
+        description="Environment variable holding the key")
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    max_retries: Int(0, 100) = 3
+    seed: int | None = Field(default=0, ge=0, le=2**31 - 1, description="Sent as `seed` (None: not sent)")
+    max_tokens: int | None = Field(default=256, gt=0, le=10**6, description="Sent as `max_tokens` (None: not sent)")
 
 
 class Bootstrap(P):
-    n_resamples: int = Field(default=2000, gt=0)
-    seed: int = 0
+    n_resamples: Int(1, 10**7) = 2000
+    seed: Seed = 0
     confidence: float = Field(default=0.95, gt=0, lt=1)
 
 
@@ -120,9 +191,9 @@ class Sampling(P):
 
 
 class Eval(P):
-    banks: list[str] = Field(default_factory=list, description="Bank names; empty means all")
-    max_new_tokens: int = Field(default=64, gt=0)
-    batch_size: int = Field(default=8, gt=0)
+    banks: list[Key] = Field(default_factory=list, description="Bank names; empty means all")
+    max_new_tokens: Int(1, 2**20) = 64
+    batch_size: Int(1, 65536) = 8
     signals: dict[str, Signal] = Field(default_factory=dict)
     judges: list[Judge] = Field(default_factory=list)
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
@@ -197,8 +268,8 @@ class Author(P):
 
 
 class Publish(P):
-    org: str = "babyctl-study"
-    repo_name: str = Field(
+    org: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=96)] = "babyctl-study"
+    repo_name: RepoNameTemplate = Field(
         default="{display_name}-{condition}-seed{seed}",
         description="Template for the Hub repo name",
     )
@@ -212,15 +283,15 @@ class Publish(P):
 
 class Params(P):
     study: str
-    profile: str = Field(default="tiny", description="The settings profile applied (profiles/<name>.yaml)")
-    curriculum_dir: str = "curriculum"
-    consent_dir: str = "consent_records"
-    stimuli_dir: str = "stimuli"
-    reviews_dir: str = Field(default="reviews", description="Publication reviews (reviews/*.json)")
-    substrates: dict[str, Substrate]
-    active_substrates: list[str] = Field(min_length=1, description="The one param that switches")
-    conditions: dict[str, Condition]
-    active_conditions: list[str] = Field(min_length=1)
+    profile: Key = Field(default="tiny", description="The settings profile applied (profiles/<name>.yaml)")
+    curriculum_dir: RelPath = "curriculum"
+    consent_dir: RelPath = "consent_records"
+    stimuli_dir: RelPath = "stimuli"
+    reviews_dir: RelPath = Field(default="reviews", description="Publication reviews (reviews/*.json)")
+    substrates: dict[Key, Substrate]
+    active_substrates: list[Key] = Field(min_length=1, description="The one param that switches")
+    conditions: dict[Key, Condition]
+    active_conditions: list[Key] = Field(min_length=1)
     training: Training = Field(default_factory=Training)
     eval: Eval = Field(default_factory=Eval)
     analysis: Analysis = Field(default_factory=Analysis)

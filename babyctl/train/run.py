@@ -8,21 +8,22 @@ Read top to bottom, in the order a run happens:
 3. the consent gate (:mod:`.gate`) -- before any weights are loaded; no flag skips it;
 4. pick the backend (:mod:`.select`), load model + tokenizer, encode the build output with the
    tokenizer's own chat template (:mod:`.data`), train (:mod:`.backends`);
-5. write the run folder (:func:`babyctl.study.run_dir`: adapter/ + provenance.json) in one atomic
-   rename, then its training metrics (:func:`babyctl.study.train_metrics_paths`).
+5. commit the run folder (:func:`babyctl.study.run_dir`: adapter/ + provenance.json) and its
+   training metrics (:func:`babyctl.study.train_metrics_paths`) as one unit
+   (:func:`babyctl.fsutil.commit_unit`: staged, fsynced, renamed under a lock and a journal), so
+   metrics are never stale beside a new adapter.
 """
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import study
 from ..errors import GateRefused, InputError, IntegrityError, UsageError
-from ..fsutil import atomic_dir, atomic_write_json, atomic_write_text, md5_file, sha256_file
+from ..fsutil import atomic_write_json, commit_unit, inside, md5_file, sha256_file, temp_dir
 from ..provenance import base_fields, file_hash, utc_now
-from ..schemas.params import Params, Substrate
+from ..schemas.params import SEED_MAX, Params, Substrate
 from ..schemas.provenance import AdapterProvenance, BaseModelRef, ConsentRef, FileHash
 from .backends import FitResult, ModelSource
 from .data import check_tokenizer, encode_dataset, load_examples
@@ -75,7 +76,7 @@ def lookup(params: Params, params_path: Path, substrate: str, condition: str) ->
 def resolve_source(root: Path, params_path: Path, key: str, sub: Substrate) -> tuple[ModelSource, BaseModelRef, list[Path]]:
     """Where the base model is, its provenance reference, and the local files to hash."""
     if sub.local_path:
-        path = root / sub.local_path
+        path = inside(root, sub.local_path, f"substrate {key!r} local_path")
         weights = study.weights_files(path)
         if not weights:
             hint = " (run: babyctl tiny-model)" if key == "tiny" else ""
@@ -107,6 +108,8 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
     ``study_or_params``: a loaded :class:`~babyctl.study.Study` or the path of params.yaml.
     """
     started = utc_now()
+    if not 0 <= seed <= SEED_MAX or isinstance(seed, bool):
+        raise UsageError(f"seed {seed!r} is out of range (0 to {SEED_MAX})")
     loaded = study.Study.of(study_or_params)
     params, root, params_path = loaded.params, loaded.root, loaded.shown_params_path
     sub = lookup(params, params_path, substrate, condition)
@@ -119,6 +122,7 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
                        md5=md5_file(data_file), size=data_file.stat().st_size)
     source, base_ref, base_files = resolve_source(root, params_path, substrate, sub)
 
+    inside(root, sub.consent_record, "consent record")  # no symlink out of the experiment
     chain = check_training_consent(root, substrate, sub, condition, at=started)
     consent = chain.head
 
@@ -138,7 +142,7 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
     template = fingerprint(tokenizer)  # the tokenizer as the backend loaded it (Unsloth may rewrite)
     base_ref_name = sub.hub_id or sub.local_path
     fits: list[FitResult] = []
-    with tempfile.TemporaryDirectory(prefix="babyctl-stages-") as stage_tmp:
+    with temp_dir("babyctl-stages-") as stage_tmp:  # swept by the next run if this one is killed
         by_id = {e.id: e for e in encoded.examples}
         ordered = [by_id[i] for i in plan.order]
         stage_dirs = []
@@ -157,8 +161,11 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
                                  path=data_file)
 
         final = study.run_dir(root, substrate, condition, seed)
-        with atomic_dir(final) as tmp:
-            tmp.chmod(0o755)
+        metrics_path, loss_path = study.train_metrics_paths(root, substrate, condition, seed)
+        valid_loss_path = study.train_valid_loss_path(root, substrate, condition, seed)
+        # adapter + provenance + metrics: one unit (staged, fsynced, renamed under a lock and a journal)
+        with commit_unit(final, files=[metrics_path, loss_path, valid_loss_path]) as unit:
+            tmp = unit.dir
             files = impl.save_adapter(model, tmp / "adapter", base_model_ref=base_ref_name,
                                       revision=sub.revision)
             stages = plan.provenance()
@@ -189,15 +196,13 @@ def train(study_or_params: "study.Study | str | Path", *, substrate: str, condit
                 adapter_files=[file_hash(p, tmp) for p in files],
             )
             atomic_write_json(tmp / "provenance.json", prov.model_dump(mode="json"))
-
-    metrics_path, loss_path = study.train_metrics_paths(root, substrate, condition, seed)
-    metrics = run_metrics(substrate, condition, seed, name, fit, encoded)
-    metrics.update(permutation=plan.permutation, order_sha256=plan.order_sha256, stages=len(plan.stages),
-                   valid_examples=len(valid.examples) if valid else 0)
-    atomic_write_json(metrics_path, metrics)
-    atomic_write_text(loss_path, "step\tloss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.losses))
-    atomic_write_text(study.train_valid_loss_path(root, substrate, condition, seed),
-                      "step\tvalid_loss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.valid_losses))
+            metrics = run_metrics(substrate, condition, seed, name, fit, encoded)
+            metrics.update(permutation=plan.permutation, order_sha256=plan.order_sha256, stages=len(plan.stages),
+                           valid_examples=len(valid.examples) if valid else 0)
+            unit.write_json(metrics_path, metrics)
+            unit.write_text(loss_path, "step\tloss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.losses))
+            unit.write_text(valid_loss_path,
+                             "step\tvalid_loss\n" + "".join(f"{s}\t{v!r}\n" for s, v in fit.valid_losses))
     return TrainResult(run_dir=final, provenance_path=final / "provenance.json", metrics_path=metrics_path,
                        loss_path=loss_path, backend=name, steps=fit.steps,
                        final_loss=fit.losses[-1][1] if fit.losses else float("nan"), consent_note=chain.note())

@@ -104,7 +104,13 @@ def run_paths(paths: Iterable[str | Path], params=None, *, root: str | Path | No
         if not path.exists() and not path.is_symlink():
             run.add(display_path(path), 1, 1, "BC001", "no such file or folder")
             continue
+        before = len(run.files) + len(run.findings)
         run.check_path(path)
+        if path.is_dir() and len(run.files) + len(run.findings) == before:  # a hook given no files says so
+            if path.suffix in (".jsonl", ".json", ".yaml", ".yml"):
+                run.add(display_path(path), 1, 1, "BC010", "a folder named like a file, with no files to check")
+            else:
+                run.add(display_path(path), 1, 1, "BC007", "empty folder: no files to check")
     return run.finish()
 
 

@@ -169,6 +169,9 @@ _RULES = [
     Rule("BC706", "unknown-bank", "error", "`eval.banks` names a bank with no `stimuli/<bank>.jsonl`", "`banks: [gone]`"),
     Rule("BC707", "tiny-settings-on-8b", "error", "an 8B (Hub) substrate is active with tiny-profile settings "
          "(less than one epoch, `max_new_tokens` < 128, ...): run `babyctl profile 8b`", "`max_new_tokens: 24` with `[hermes]`"),
+    Rule("BC708", "path-outside-experiment", "error",
+         "a path in params.yaml that leads outside the experiment through a symlink (an auditor's clone cannot see it)",
+         "`curriculum/x.jsonl -> /home/me/x.jsonl`"),
 ]
 
 #: code -> rule, in code order

@@ -12,6 +12,8 @@ from .engine import Outcome
 def summary(outcome: Outcome) -> str:
     e, w = outcome.errors, outcome.warnings
     checked = f"{len(outcome.files)} file(s), {outcome.examples} example(s), {outcome.stimuli} stimul{'us' if outcome.stimuli == 1 else 'i'}"
+    if not outcome.findings and not outcome.files:
+        return "No files to check (0 files)."
     if not outcome.findings:
         return f"All checks passed ({checked})."
     return f"Found {e} error(s) and {w} warning(s) in {checked}."

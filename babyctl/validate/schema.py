@@ -60,6 +60,8 @@ def json_problems(text: str) -> list[Problem]:
             return [Problem(e.lineno, e.colno, "BC101", f"invalid JSON: {e.msg}")]
         except RecursionError:
             return [Problem(1, 1, "BC101", "invalid JSON: nested too deeply")]
+        except ValueError as e:  # an integer longer than Python converts (4300 digits)
+            return [Problem(1, 1, "BC101", f"invalid JSON: {str(e).split(';')[0]}")]
     if hook is _unique:
         return []
     offset, key, first = find_duplicate_key(text) or (0, "?", 0)

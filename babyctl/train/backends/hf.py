@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 from ...errors import EnvironmentProblem, InputError
-from ...fsutil import atomic_write_text, dumps_json
+from ...fsutil import atomic_write_text, dumps_json, temp_dir
 from ...schemas.params import Training
 from ..data import EncodedDataset
 from . import FitResult, ModelSource
@@ -187,9 +186,10 @@ def fit(model, tokenizer, dataset: EncodedDataset, training: Training, seed: int
 
     dev = device()
     cb = TrainProgress(enabled=progress)
-    with tempfile.TemporaryDirectory(prefix="babyctl-train-") as out, _cpu_threads(dev):
+    # temp_dir: removed on exit, and by the next run if this process is killed (issue 15)
+    with temp_dir("babyctl-train-") as out, _cpu_threads(dev):
         seed_everything(seed)
-        args = sft_config(training, seed, out, dev, max_steps=max_steps, with_eval=valid is not None)
+        args = sft_config(training, seed, str(out), dev, max_steps=max_steps, with_eval=valid is not None)
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset.to_hf(),
                              eval_dataset=valid.to_hf() if valid is not None else None,
                              processing_class=tokenizer, callbacks=[cb])

@@ -38,7 +38,11 @@ def parse_params(src: Source) -> tuple[object | None, list[Finding]]:
     from ...schemas.params import Params
 
     out: list[Finding] = []
-    if not src.ok or not src.decodable or src.data is None or not src.data.strip():
+    if src.ok and src.decodable and src.data is not None and not src.data.strip():
+        out.append(finding(src.display, 1, 1, "BC701", "params must be a YAML mapping: the file is empty "
+                           "(the pipeline cannot run without study, substrates and conditions)"))
+        return None, out
+    if not src.ok or not src.decodable or src.data is None:
         return None, out
     text = src.text()
     try:
@@ -57,6 +61,26 @@ def parse_params(src: Source) -> tuple[object | None, list[Finding]]:
     return params, out
 
 
+def _outside(root: Path, rel: str) -> str | None:
+    """Why ``rel`` (or a file under it) leads outside the experiment once symlinks are followed, or None."""
+    import os
+
+    top = root.resolve()
+    base = root / rel
+    candidates = [base]
+    if base.is_dir() and not base.is_symlink():
+        candidates += [Path(d) / n for d, dirs, files in os.walk(base) for n in dirs + files]
+    for p in candidates:
+        if p.is_symlink() or p == base:
+            try:
+                target = p.resolve()
+            except (OSError, RuntimeError):
+                return f"cannot be resolved ({p.relative_to(root).as_posix()}: a symlink loop)"
+            if not target.is_relative_to(top):
+                return f"leads outside the experiment through a symlink ({p.relative_to(root).as_posix()} -> {target})"
+    return None
+
+
 def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> tuple[list[Hit], list[ConsentRef]]:
     """Hits (located in params.yaml) for everything params points at, relative to ``root``,
     and the consent records that exist, for the engine to check."""
@@ -65,6 +89,13 @@ def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> 
         for i, rel in enumerate(cond.inputs):
             if not (root / rel).exists():
                 hits.append(Hit("BC702", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} does not exist"))
+            elif (out := _outside(root, rel)) is not None:
+                hits.append(Hit("BC708", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} {out}"))
+    for key, sub in params.substrates.items():
+        for field in ("local_path", "consent_record"):
+            rel = getattr(sub, field)
+            if rel and (out := _outside(root, rel)) is not None:
+                hits.append(Hit("BC708", ("substrates", key, field), f"substrate {key!r} {field} {rel!r} {out}"))
     for key, sub in params.substrates.items():
         if sub.hub_id and not (sub.revision and _PINNED.match(sub.revision)):
             got = "no revision" if not sub.revision else f"revision {sub.revision!r} is not a 40-hex commit"
