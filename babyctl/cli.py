@@ -392,19 +392,88 @@ def capability_cmd(
 
 
 @app.command("report")
-def report_cmd(params: Path = ParamsOpt) -> None:
-    """Rates with cluster-bootstrap CIs, seed spread, baseline-vs-trained differences (Holm).
+def report_cmd(
+    params: Path = ParamsOpt,
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
+                                          help="Report missing or short runs as INCOMPLETE instead of refusing."),
+) -> None:
+    """Declared contrasts with intervals over seeds and stimuli, families, deviations from the lock.
 
-    Reads eval/**/scores.jsonl; writes reports/report.md, reports/plots/*.png, metrics/eval.json
-    and metrics/eval_rates.tsv. Wording is neutral (differences, never improvement).
+    Reads eval/**/scores.jsonl; writes reports/report.md, reports/plots/*.png, metrics/eval.json,
+    metrics/headline/ and metrics/*.tsv. Refuses (exit 1) when a run of the active matrix is
+    missing or short, naming it. Wording is neutral (differences, never improvement).
+    Method: docs/statistics.md.
 
-    Example: babyctl report
+    Example: babyctl report --allow-incomplete
     """
     from .evaluate.report import build_report
 
-    result = build_report(params)
+    result = build_report(params, allow_incomplete=allow_incomplete)
     for path in result.written:
         typer.echo(_shown(path))
+    if result.missing:
+        typer.echo(f"warning: INCOMPLETE report: {len(result.missing)} input(s) missing or short", err=True)
+
+
+# --- prereg (issue 13) -------------------------------------------------------------------------
+prereg_app = typer.Typer(help="Pre-registration: lock the plan, record amendments.", no_args_is_help=True,
+                         rich_markup_mode=None)
+app.add_typer(prereg_app, name="prereg")
+
+
+@prereg_app.command("lock")
+def prereg_lock_cmd(params: Path = ParamsOpt,
+                    force: bool = typer.Option(False, "--force", help="Replace an existing lock.")) -> None:
+    """Write preregistration/lock.json: SHA-256s of hypotheses, analysis, params, banks, substrates, judges.
+
+    Example: babyctl prereg lock
+    """
+    from . import prereg
+    from .config import experiment_root, load_params
+
+    path = prereg.lock(load_params(params), experiment_root(params), force=force)
+    typer.echo(_shown(path))
+
+
+@prereg_app.command("status")
+def prereg_status_cmd(params: Path = ParamsOpt) -> None:
+    """List deviations from the lock (exit 1 when one has no amendment).
+
+    Example: babyctl prereg status
+    """
+    from . import prereg
+    from .config import experiment_root, load_params
+
+    st = prereg.state(load_params(params), experiment_root(params))
+    if not st.locked:
+        typer.echo("no pre-registration lock: every test is exploratory (run: babyctl prereg lock)")
+        return
+    for d in st.deviations:
+        how = f"amended by {d.amendment.path.name}" if d.explained else "UNEXPLAINED"
+        typer.echo(f"{d.item}: {d.kind} ({d.detail}) sha256 {d.current or '-'}: {how}")
+    typer.echo(f"{len(st.deviations)} deviation(s), {len(st.unexplained)} unexplained")
+    raise typer.Exit(1 if st.unexplained else 0)
+
+
+@prereg_app.command("amend")
+def prereg_amend_cmd(
+    item: str = typer.Argument(..., help="The deviating lock item (see: babyctl prereg status)."),
+    reason: str = typer.Option(..., "--reason", help="Why it changed."),
+    by: str = typer.Option(..., "--by", help="Who decided."),
+    changed: Optional[str] = typer.Option(None, "--changed", help="What changed [default: the computed difference]."),
+    amendment_id: Optional[str] = typer.Option(None, "--id", help="Record id [default: <date>-<item>]."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Write amendments/<id>.json explaining the current state of ITEM.
+
+    Example: babyctl prereg amend eval --by "A. Author" --reason "longer answers were cut off"
+    """
+    from . import prereg
+    from .config import experiment_root, load_params
+
+    path = prereg.amend(load_params(params), experiment_root(params), item, reason=reason, by=by,
+                        changed=changed, amendment_id=amendment_id)
+    typer.echo(_shown(path))
 
 
 # --- publish, card (issue 6) -------------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_batched_left_padded_generation_matches_one_at_a_time(baseline: Path):
     lengths = [r["n_input_tokens"] for r in rows[:8]]
     assert len(set(lengths)) > 1, "the first batch should need padding"
     for r in rows[:8]:
-        [single] = generate._generate_batch(model, tok, [r["rendered_prompt"]], 24)
+        [single] = generate._generate_batch(model, tok, [r["rendered_prompt"]], 24, generate.stop_token_ids(tok, model))
         assert single["completion"] == r["completion"]
         assert single["n_input_tokens"] == r["n_input_tokens"]
 
@@ -98,11 +98,11 @@ def test_interrupted_eval_resumes_without_redoing_rows(eval_exp: Path, tmp_path:
     real = generate._generate_batch
     calls: list[list[str]] = []
 
-    def interrupt_after_two(model, tok, prompts, n):
+    def interrupt_after_two(model, tok, prompts, n, *rest):
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(prompts)
-        return real(model, tok, prompts, n)
+        return real(model, tok, prompts, n, *rest)
 
     monkeypatch.setattr(generate, "_generate_batch", interrupt_after_two)
     with pytest.raises(KeyboardInterrupt):
@@ -117,9 +117,9 @@ def test_interrupted_eval_resumes_without_redoing_rows(eval_exp: Path, tmp_path:
 
     redone: list[str] = []
 
-    def count(model, tok, prompts, n):
+    def count(model, tok, prompts, n, *rest):
         redone.extend(prompts)
-        return real(model, tok, prompts, n)
+        return real(model, tok, prompts, n, *rest)
 
     monkeypatch.setattr(generate, "_generate_batch", count)
     gen, scored = evaluate(exp / "params.yaml", substrate="tiny", baseline=True)

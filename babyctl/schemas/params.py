@@ -140,6 +140,9 @@ class Condition(P):
     system_prompt_file: RelPath | None = Field(default=None, description="kind prompted: the system prompt's file")
     matches: Key | None = Field(default=None, description="The condition this control is matched to (e.g. core)")
     match: Match = Field(default_factory=Match, description="What is matched, with tolerances (when matches is set)")
+    role: Literal["treatment", "control"] = Field(
+        default="treatment", description="treatment or control: the default contrasts compare each "
+        "treatment with each control of the same substrate (docs/statistics.md)")
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "Condition":
@@ -207,12 +210,22 @@ class Judge(P):
         description="Environment variable holding the key")
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_retries: Int(0, 100) = 3
+    seed: int | None = Field(default=0, ge=0, le=2**31 - 1, description="Sent as `seed` (None: not sent)")
+    max_tokens: int | None = Field(default=256, gt=0, le=10**6, description="Sent as `max_tokens` (None: not sent)")
 
 
 class Bootstrap(P):
     n_resamples: Int(1, 10**7) = 2000
     seed: Seed = 0
     confidence: float = Field(default=0.95, gt=0, lt=1)
+
+
+class Sampling(P):
+    """Decoding settings for ``babyctl eval``; temperature 0 is greedy decoding."""
+
+    temperature: float = Field(default=0.0, ge=0.0, le=10.0, description="0: greedy")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int = Field(default=0, ge=0, lt=2**31, description="Base seed; each row's seed derives from it")
 
 
 class Eval(P):
@@ -222,10 +235,51 @@ class Eval(P):
     signals: dict[str, Signal] = Field(default_factory=dict)
     judges: list[Judge] = Field(default_factory=list)
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+    repeats: int = Field(default=1, ge=1, le=1000, description="Completions per stimulus and run")
+    sampling: Sampling = Field(default_factory=Sampling)
     base_quantization: Literal["as_trained", "none"] = Field(
         default="as_trained", description="as_trained: a 4-bit-trained adapter runs on the 4-bit base")
     allow_template_mismatch: bool = Field(
         default=False, description="Evaluate an adapter whose chat-template hash differs (recorded)")
+
+    @model_validator(mode="after")
+    def _repeats_need_sampling(self) -> "Eval":
+        if self.repeats > 1 and self.sampling.temperature == 0:
+            raise ValueError("eval.repeats > 1 needs eval.sampling.temperature > 0 "
+                             "(greedy reruns are identical)")
+        return self
+
+
+class Contrast(P):
+    """``condition`` minus ``against`` (a condition or ``baseline``) within each substrate."""
+
+    condition: str
+    against: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.condition} - {self.against}"
+
+
+class Primary(P):
+    """The primary family: these contrasts x signals x banks (x active substrates)."""
+
+    signals: list[str] = Field(default_factory=list, description="Signal names (or `judge`)")
+    banks: list[str] = Field(default_factory=list, description="Bank names; empty: every bank")
+    contrasts: list[str] | None = Field(
+        default=None, description="Contrast names `A - B`; None: the treatment-against-control ones")
+
+
+class Analysis(P):
+    """What the report tests: declared contrasts and the primary family (docs/statistics.md)."""
+
+    contrasts: list[Contrast] | None = Field(
+        default=None, description="None: each treatment against each control, and each condition "
+        "against baseline")
+    primary: Primary = Field(default_factory=Primary)
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Level for the Holm procedure")
+    hypotheses: str = Field(default="preregistration/hypotheses.md",
+                            description="The study's hypotheses text (Markdown), locked by prereg")
 
 
 class Capability(P):
@@ -293,6 +347,7 @@ class Params(P):
     training: Training = Field(default_factory=Training)
     eval: Eval = Field(default_factory=Eval)
     capability: Capability = Field(default_factory=Capability)
+    analysis: Analysis = Field(default_factory=Analysis)
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
     publish: Publish = Field(default_factory=Publish)
 
@@ -317,4 +372,14 @@ class Params(P):
             target = self.conditions.get(cond.matches) if cond.matches else None
             if cond.matches and (target is None or cond.matches == key or target.kind != "trained"):
                 raise ValueError(f"conditions.{key}.matches: {cond.matches!r} is not another trained condition")
+        for c in self.analysis.contrasts or []:
+            for key in (c.condition, c.against):
+                if key != "baseline" and key not in self.conditions:
+                    raise ValueError(f"analysis.contrasts names unknown condition {key!r}")
+            if c.condition == c.against:
+                raise ValueError(f"analysis.contrasts compares {c.condition!r} with itself")
+        for name in self.analysis.primary.contrasts or []:
+            parts = name.split(" - ")
+            if len(parts) != 2 or any(p != "baseline" and p not in self.conditions for p in parts):
+                raise ValueError(f"analysis.primary.contrasts: {name!r} is not 'A - B' with known conditions")
         return self

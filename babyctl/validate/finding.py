@@ -151,6 +151,9 @@ _RULES = [
     Rule("BC512", "review-condition-kind", "error",
          "a review names a condition that is not of kind `review_before_publication`",
          "a review of a `credit` condition"),
+    Rule("BC513", "prereg-invalid", "error",
+         "`preregistration/lock.json` or an `amendments/*.json` record is malformed, edited by hand, or names no lock item",
+         "`\"item\": \"evaluation\"` (the lock has `eval`)"),
     # --- BC6xx stimuli
     Rule("BC601", "duplicate-stimulus-id", "error", "a stimulus id used earlier, in any bank", "`fawn-001` twice"),
     Rule("BC603", "legacy-stimulus-layout", "warning",
