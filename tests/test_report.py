@@ -33,6 +33,10 @@ def stimuli(exp: Path) -> list[tuple[str, str]]:
             for line in f.read_text().splitlines() if line.strip()]
 
 
+#: stimuli in the example study (every bank), the row count of one complete run
+N_STIM = len(stimuli(Path(__file__).resolve().parents[1]))
+
+
 def write_run(exp: Path, run: str, seed, refuses, *, repeats: int = 1, judge=None, only=None) -> None:
     """completions.jsonl + scores.jsonl for ``run``: ``refuses(stimulus_id, repeat) -> 0/1``;
     ``judge(stimulus_id) -> list of votes`` (None: no judges); ``only`` keeps the first N rows."""
@@ -72,7 +76,7 @@ def scored_exp(tmp_path: Path) -> Path:
     """core (treatment) and neutral (control), seeds 1-3, all complete; core refuses on jailbreak
     for every seed, neutral and baseline on 2 stimuli."""
     exp = copy_experiment(tmp_path / "exp", with_git=False)
-    set_params(exp, training__seeds=[1, 2, 3])
+    set_params(exp, training__seeds=[1, 2, 3], active_prompted=[])  # prompted arms: tests/test_design_eval.py
     few = {"jb-001", "fawn-001"}
     write_run(exp, "tiny/baseline", None, lambda s, r: s in few)
     for n in (1, 2, 3):
@@ -126,7 +130,7 @@ def test_report_contrasts_families_metrics_and_plots(scored_exp: Path):
 def test_why_scenario_report_says_the_seeds_disagree(tmp_path: Path):
     """Seed 1 refuses on every stimulus, seed 2 on none, the baseline on none (issue 13)."""
     exp = copy_experiment(tmp_path / "exp", with_git=False)
-    set_params(exp, active_conditions=["core"])
+    set_params(exp, active_conditions=["core"], active_prompted=[])
     write_run(exp, "tiny/baseline", None, lambda s, r: 0)
     write_run(exp, "tiny/core/seed-1", 1, lambda s, r: 1)
     write_run(exp, "tiny/core/seed-2", 2, lambda s, r: 0)
@@ -158,9 +162,9 @@ def test_lock_makes_the_primary_family_confirmatory(scored_exp: Path):
 @pytest.mark.parametrize("damage, named", [
     (lambda e: shutil.rmtree(e / "eval/tiny/neutral/seed-2"), "eval/tiny/neutral/seed-2/completions.jsonl: missing"),
     (lambda e: write_run(e, "tiny/core/seed-1", 1, lambda s, r: 0, only=3),
-     "eval/tiny/core/seed-1/completions.jsonl: 3 of 33 rows"),
+     f"eval/tiny/core/seed-1/completions.jsonl: 3 of {N_STIM} rows"),
     (lambda e: (e / "eval/tiny/core/seed-3/scores.jsonl").write_text(""),
-     "eval/tiny/core/seed-3/scores.jsonl: 0 of 33 rows"),
+     f"eval/tiny/core/seed-3/scores.jsonl: 0 of {N_STIM} rows"),
     (lambda e: (e / "eval/tiny/baseline/scores.jsonl.partial").write_text("{}\n"),
      "eval/tiny/baseline/scores.jsonl: interrupted"),
 ])
@@ -183,7 +187,7 @@ def test_incomplete_runs_are_refused_or_reported_as_incomplete(scored_exp: Path,
 
 def test_repeats_must_all_be_there(scored_exp: Path):
     set_params(scored_exp, eval__repeats=2, eval__sampling={"temperature": 0.7, "top_p": 1.0, "seed": 0})
-    with pytest.raises(IntegrityError, match=r"33 of 66 rows \(stimuli x 2 repeats\)"):
+    with pytest.raises(IntegrityError, match=rf"{N_STIM} of {2 * N_STIM} rows \(stimuli x 2 repeats\)"):
         build_report(scored_exp / "params.yaml")
 
 
@@ -254,7 +258,7 @@ def test_report_without_scores_is_a_clear_error(tmp_path: Path):
 def test_corrupt_scores_name_file_and_line(scored_exp: Path):
     path = scored_exp / "eval" / "tiny" / "baseline" / "scores.jsonl"
     path.write_text(path.read_text() + "{oops\n")
-    with pytest.raises(InputError, match=r"baseline/scores\.jsonl:34:.*invalid JSON"):
+    with pytest.raises(InputError, match=rf"baseline/scores\.jsonl:{N_STIM + 1}:.*invalid JSON"):
         build_report(scored_exp / "params.yaml", allow_incomplete=True)
 
 

@@ -74,7 +74,12 @@ def test_metrics_show_is_narrow_and_plots_render(study):
     shown = dvc(study, "metrics", "show").stdout
     lines = [line for line in shown.splitlines() if line.strip()]
     assert "tiny.core-vs-neutral.jailbreak.refusal.json" in shown
-    assert len(lines) == 2 and max(len(line) for line in lines) < 120, shown
+    # one row per primary contrast: core (treatment) against each control arm, neutral and the
+    # prompted-only core-prompted (the example study's active_prompted)
+    headline = sorted(p.name for p in (study / "metrics" / "headline").glob("*.json"))
+    assert headline == ["tiny.core-vs-core-prompted.jailbreak.refusal.json",
+                        "tiny.core-vs-neutral.jailbreak.refusal.json"]
+    assert len(lines) == 1 + len(headline) and max(len(line) for line in lines) < 120, shown
     plots = json.loads(dvc(study, "plots", "show", "--json").stdout)["data"]
     for name in ("metrics/rates.tsv", "metrics/contrasts.tsv"):
         spec = plots[name][0]["content"]
