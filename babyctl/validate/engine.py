@@ -116,15 +116,6 @@ class Run:
                 col = col_of(text, h.loc, h.needle, h.nth)
             self.add(display, first_line + line - 1, col, h.code, h.message, h.severity)
 
-    def add_yaml_hits(self, src: Source, hits: list[Hit]) -> None:
-        from ..locate import locate, node_tree
-
-        if hits:
-            tree = node_tree(src.text())
-            for h in hits:
-                line, col = locate(tree, h.loc)
-                self.add(src.display, line, col, h.code, h.message, h.severity)
-
     # --- dispatch ---------------------------------------------------------------------------------
     def check_path(self, path: Path, kind: str | None = None) -> None:
         """Check a file, or every checkable file under a folder."""
@@ -330,11 +321,15 @@ class Run:
     def check_params_references(self, src: Source, params, root: Path, bad_phrases) -> None:
         """Everything params points at (located in params.yaml), and each consent record it
         references: coded, for its substrate, covering what is active (located in the record)."""
+        from ..locate import locate, node_tree
         from .rules.consent import check_chain_head, check_reference
         from .rules.params import check_references
 
         hits, refs = check_references(params, root, bad_phrases)
-        self.add_yaml_hits(src, hits)
+        tree = node_tree(src.text()) if hits else None
+        for h in hits:
+            line, col = locate(tree, h.loc)
+            self.add(src.display, line, col, h.code, h.message, h.severity)
         for ref in refs:
             key = Path(os.path.abspath(ref.path))
             if key not in self.consents:

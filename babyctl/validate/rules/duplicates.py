@@ -155,7 +155,7 @@ class Features(NamedTuple):
 
     id: str | None  # metadata.id
     key: int  # the exact-duplicate key: a hash of the roles and the normalised turns
-    words: list[str]  # features_text's words
+    words: list[str]  # the words of the user/assistant turns, case-folded, with "\x00" between turns
     sketch: list[int] | None  # None: too short for the near-duplicate search
 
 
@@ -164,15 +164,10 @@ def features(ex: Example) -> Features:
     ex_id = meta.get("id") if meta is not None else None
     roles = tuple(r for r, _ in ex.messages)
     system = " ".join(" ".join(c for r, c in ex.messages if r == "system").casefold().split())
-    text = features_text(ex.messages)
+    text = " \x00 ".join([c for r, c in ex.messages if r != "system"]).casefold()  # turn boundaries kept
     words = text.split()
     key = hash((roles, system, " ".join(words)))
     return Features(ex_id if isinstance(ex_id, str) and ex_id else None, key, words, _sketch(text))
-
-
-def features_text(messages: list[tuple[str, str]]) -> str:
-    """The user/assistant turns, case-folded, joined by `` \\x00 `` (keeps turn boundaries)."""
-    return " \x00 ".join([c for r, c in messages if r != "system"]).casefold()
 
 
 def _sketch(text: str) -> list[int] | None:
