@@ -2,10 +2,8 @@
 
 Every problem with the file itself (missing, a directory, a dangling symlink, unreadable,
 empty, a BOM, line endings, invalid UTF-8, control characters, a huge line) becomes a
-:class:`~babyctl.validate.finding.Finding`; the caller gets whatever could still be read.
-JSONL files are read line by line (:func:`read_lines`: memory stays flat on big files); JSON
-and YAML documents whole (:func:`read_source`). Both decode lines with :func:`decode`.
-Nothing here writes to the files.
+:class:`~babyctl.validate.finding.Finding`; the caller gets whatever could still be read:
+JSONL line by line (:func:`read_lines`, flat memory), JSON and YAML whole (:func:`read_source`).
 """
 from __future__ import annotations
 

@@ -39,9 +39,7 @@ _CHARS = 0x110000  # code points (a str holds any, surrogates included)
 @dataclass
 class DuplicateIndex:
     """Feed examples in file order with :meth:`add`; each returns its hits against earlier ones.
-
-    For the near-duplicate search it keeps, per example (by number, in lists): its place, its
-    sketch (packed, 8 bytes a value) and its words (one character each, :meth:`_encode`)."""
+    Per example (by number, in lists): its place, sketch (packed) and words (:meth:`_encode`)."""
 
     threshold: float = 0.9
     _exact: dict[int, tuple[str, int]] = field(default_factory=dict)

@@ -1,15 +1,6 @@
-"""BC5xx for publication reviews (``reviews/*.json``): schema, and what the review points at.
-
-A review names a consent record by id and one of its conditions; that condition must
-be of kind ``review_before_publication`` (the only kind a review satisfies):
-
-* BC510 -- ``consent_record`` names no record in the consent folder;
-* BC511 -- the record has no condition with that id;
-* BC512 -- the condition exists but is of another kind.
-
-The engine gives the consent records by id: those the run checked, and the rest of the
-consent folder parsed quietly (their own findings belong to their own files).
-"""
+"""BC510-BC512 for publication reviews (``reviews/*.json``): the consent record and condition a
+review names exist, and the condition is of kind ``review_before_publication`` (the only kind a
+review satisfies)."""
 from __future__ import annotations
 
 from ...schemas.consent import ConsentRecord
