@@ -40,7 +40,7 @@ def test_the_tour_has_every_step_and_its_commands():
                      "Publish (dry run)", "Start your own study", "Set up a remote"]
     script = "\n".join(tour_blocks(text))
     for command in ("babyctl validate", "pre-commit install", "dvc repro", "reports/report.md", "babyctl audit",
-                    "babyctl publish tiny --dry-run", "dvc remote add", "dvc push", "dvc pull"):
+                    "babyctl publish tiny --dry-run", "babyctl init", "dvc remote add", "dvc push", "dvc pull"):
         assert command in script, command
 
 

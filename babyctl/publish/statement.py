@@ -15,7 +15,7 @@ https://slsa.dev/spec/v1.0/provenance. The statement is built from the run's own
          "resolvedDependencies": [
            {"name": "base_model", "uri": "https://huggingface.co/<id>", "digest": {"gitCommit": <revision>}}
              (a local base: {"name": "base_model", "digest": {"sha256": <weights>}}),
-           {"name": "dataset", "uri": "data/build/<C>/train.jsonl", "digest": {"sha256", "md5"}},
+           {"name": "dataset", "uri": <the build file of the condition (babyctl.study)>, "digest": {"sha256", "md5"}},
            {"name": "consent_record", "uri": "consent_records/<x>.json", "digest": {"sha256"},
             "annotations": {"id", "decision"}},
            {"name": "source", "digest": {"gitCommit": <commit>}, "annotations": {"dirty"}}]},

@@ -139,7 +139,7 @@ def load_stimuli(folder: Path, display) -> ContaminationIndex:
             for no, line in enumerate(text.splitlines(), 1):
                 try:
                     obj = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):  # the stimuli checks report it (BC101)
                     continue
                 if isinstance(obj, dict) and isinstance(obj.get("prompt"), str):
                     index.add_prompt(str(obj.get("id")), f"{shown}:{no}", obj["prompt"])
@@ -154,7 +154,7 @@ def legacy_items(text: str) -> list[tuple[str, int, dict]]:
     """(id, line, item) of a legacy stimulus file: a JSON list of items, or ``{"items": [...]}``."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     items = data.get("items") if isinstance(data, dict) else data
     if not isinstance(items, list):
