@@ -298,7 +298,7 @@ class Run:
     def check_review(self, src: Source) -> None:
         """A review record (BC102 located by line) and what it references (BC510-BC512)."""
         from ..schemas.review import ReviewRecord
-        from .rules.reviews import check_reference
+        from .rules.consent import check_review as check
 
         if not (src.decodable and src.data is not None and src.data.strip()):
             return
@@ -307,7 +307,7 @@ class Run:
         for p in problems:
             self.add(src.display, p.line, p.col, p.code, p.message)
         if review is not None:
-            self.add_json_hits(src.display, text, check_reference(review, self.consent_index()))
+            self.add_json_hits(src.display, text, check(review, self.consent_index()))
 
     def check_params_file(self, src: Source) -> None:
         """A params file among the paths checked: validated, then its references."""
