@@ -166,12 +166,12 @@ class Run:
         elif kind == kinds.STIMULI:
             self.check_stimuli(path, display, lines)
         else:  # rare: read whole, as a document would be
-            texts = [line.text for line in lines]
+            lines = list(lines)
             try:
                 data = path.read_bytes()
             except OSError:
                 data = b""
-            self.check_unknown(Source(path, display, data, texts))
+            self.check_unknown(Source(path, display, data, [line.text for line in lines]), lines)
 
     def _items(self, display: str, lines: Iterable[Line]) -> Iterator[Line]:
         """The lines worth parsing: undecodable ones skipped (reported already), blank ones reported."""
@@ -300,7 +300,7 @@ class Run:
         from ..schemas.review import ReviewRecord
         from .rules.consent import check_review as check
 
-        if not (src.decodable and src.data is not None and src.data.strip()):
+        if not (src.decodable and src.data.strip()):
             return
         text = src.text()
         review, problems = validate_json_text(text, ReviewRecord)
@@ -342,14 +342,13 @@ class Run:
                                + check_chain_head(ref.key, record, self.consent_index(), active=ref.active,
                                                   conditions=ref.conditions))
 
-    def check_unknown(self, src: Source) -> None:
-        """Encoding and syntax only, for files whose kind cannot be told."""
+    def check_unknown(self, src: Source, lines: list[Line] | None = None) -> None:
+        """Encoding and syntax only, for files whose kind cannot be told (``lines``: a JSONL file's)."""
         self.add(src.display, 1, 1, "BC105", "cannot tell what this file is (curriculum, consent record, "
                  "review record, stimuli or params); checked encoding and JSON syntax only")
-        if not src.decodable or src.data is None or not src.data.strip():
+        if not src.decodable or not src.data.strip():
             return
-        if src.path.suffix == ".jsonl":
-            lines = [Line(n, t) for n, t in enumerate(src.texts, 1)]
+        if lines is not None:
             for number, text, _ in self._items(src.display, lines):
                 for p in json_problems(text):
                     self.add(src.display, number + p.line - 1, p.col, p.code, p.message)
