@@ -114,11 +114,13 @@ def evaluate_run(study: StudyLike, *, substrate: str, condition: str | None = No
                     seed=seed, env=env)
 
 
-def build_report(study: StudyLike, root: str | Path | None = None) -> "ReportResult":
-    """Write ``reports/report.md``, plots and ``metrics/eval.json`` from the scored eval runs."""
+def build_report(study: StudyLike, root: str | Path | None = None, *,
+                 allow_incomplete: bool = False) -> "ReportResult":
+    """Write ``reports/report.md``, plots and ``metrics/eval.json`` from the scored eval runs
+    (``allow_incomplete``: report missing or short runs as INCOMPLETE instead of refusing)."""
     from .evaluate.report import build_report as _build_report
 
-    return _build_report(Study.of(study, root))
+    return _build_report(Study.of(study, root), allow_incomplete=allow_incomplete)
 
 
 def audit_repository(study: StudyLike, *, pipeline_status: bool = True,

@@ -45,6 +45,7 @@ CHECKS = {
     "f": "dvc.lock, SHA256SUMS committed",
     "g": "symlinks in tracked data",
     "h": "leftovers of interrupted writes",
+    "i": "pre-registration lock",
 }
 LOCK_NAME = "dvc.lock"
 
@@ -445,6 +446,15 @@ def check_leftovers(tracked: Tracked) -> tuple[list[Finding], int]:
     return findings, len(outs)
 
 
+# --- (i) --------------------------------------------------------------------------------------
+def check_prereg(root: Path) -> tuple[list[Finding], int]:
+    """(i) the pre-registration lock parses and matches its digest, amendments are valid, and every
+    deviation from the lock has an amendment (:func:`babyctl.prereg.audit_problems`)."""
+    from .prereg import LOCK, audit_problems
+
+    return [Finding("i", path, msg) for path, msg in audit_problems(root)], int((root / LOCK).exists())
+
+
 # --- all --------------------------------------------------------------------------------------
 def audit(root: str | Path | None = None, *, pipeline_status: bool = True) -> AuditResult:
     """Run every check on the study at ``root`` (default: the study holding the working folder)."""
@@ -464,7 +474,8 @@ def audit(root: str | Path | None = None, *, pipeline_status: bool = True) -> Au
                     ("d", lambda: check_adapters(tracked, hashes)), ("e", lambda: check_untracked(tracked)),
                     ("f", lambda: audit_context.check_committed(root, hdr)),
                     ("g", lambda: check_symlinks(tracked, ignore)), ("h", lambda: check_leftovers(tracked)),
-                    ("a", lambda: audit_lock.check_metadata(tracked, hashes, ignore))):
+                    ("a", lambda: audit_lock.check_metadata(tracked, hashes, ignore)),
+                    ("i", lambda: check_prereg(root))):
         try:
             found, n = fn()
         except InputError as e:  # e.g. a symlink out of the repository

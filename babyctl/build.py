@@ -140,13 +140,11 @@ def split_validation(examples: list[BuildExample], fraction: float, seed: int) -
     return {ex.id for ex in sorted(examples, key=key)[:n_valid]}
 
 
-def build(condition: str, params: Params, root: str | Path, *, params_path: str | Path | None = None) -> BuildResult:
-    """Build the condition's build folder under ``root`` from ``params.conditions[condition]``."""
-    root = Path(root).resolve()
-    params_path = Path(params_path) if params_path else root / DEFAULT_PARAMS
-    cond: Condition = study.condition(params, condition, params_path)
-    files = expand_inputs(cond.inputs, root)
+def collect(condition: str, cond: Condition, root: Path, params_path: Path) -> tuple[list[BuildExample], list[dict], dict[str, int]]:
+    """Read and check a condition's inputs: (examples in module order, input file records, count per file).
 
+    Ids must be unique; the total must equal ``expected_count``."""
+    files = expand_inputs(cond.inputs, root)
     examples: list[BuildExample] = []
     inputs_meta: list[dict] = []
     per_file: dict[str, int] = {}
@@ -168,18 +166,78 @@ def build(condition: str, params: Params, root: str | Path, *, params_path: str 
     total = len(examples)
     if total != cond.expected_count:
         detail = ", ".join(f"{p}: {n}" for p, n in per_file.items())
-        diff = total - cond.expected_count
+        diff = total - (cond.expected_count or 0)
         raise IntegrityError(
             f"condition {condition!r}: expected_count is {cond.expected_count} but the inputs hold "
             f"{total} examples ({'+' if diff > 0 else ''}{diff}); per file: {detail}",
             path=params_path, line=study.params_line(params_path, "conditions", condition, "expected_count"))
+    return examples, inputs_meta, per_file
 
+
+def _training_split(examples: list[BuildExample], cond: Condition) -> list[BuildExample]:
+    valid_ids = split_validation(examples, cond.validation_fraction, cond.seed)
+    return [ex for ex in examples if ex.id not in valid_ids]
+
+
+def check_geometry(condition: str, cond: Condition, train: list[BuildExample], params: Params, root: Path,
+                   params_path: Path) -> tuple[dict, dict | None]:
+    """The condition's training geometry (card summary) and, for a matched control, the match
+    record; a control that does not match (and declares no deviation) fails with the table."""
+    from . import geometry
+
+    toks, missing = geometry.load_tokenizers(params, root)
+    geo = geometry.measure(condition, [ex.record["messages"] for ex in train], toks, missing)
+    if not cond.matches:
+        return geo.summary(), None
+    target_cond = params.conditions[cond.matches]
+    t_examples, _, _ = collect(cond.matches, target_cond, root, params_path)
+    target = geometry.measure(cond.matches, [ex.record["messages"] for ex in _training_split(t_examples, target_cond)],
+                              toks, missing)
+    rows = geometry.compare(geo, target, cond.match)
+    ok = all(r.ok for r in rows)
+    table = geometry.match_table(rows, condition, cond.matches)
+    if not ok and not cond.match.deviation:
+        raise IntegrityError(
+            f"condition {condition!r} does not match {cond.matches!r} (training split; tolerances from "
+            f"conditions.{condition}.match):\n{table}\nMake the control match, or declare why not in "
+            f"conditions.{condition}.match.deviation.",
+            path=params_path, line=study.params_line(params_path, "conditions", condition, "matches"))
+    record = {"target": cond.matches, "ok": ok, "deviation": cond.match.deviation,
+              "criteria": cond.match.model_dump(mode="json"), "rows": geometry.rows_json(rows),
+              "target_geometry": target.summary(),
+              "length_test": f"two-sample Kolmogorov-Smirnov distance, permutation p-value "
+                             f"({geometry.PERMUTATIONS} permutations, numpy default_rng({geometry.PERMUTATION_SEED}))"}
+    return geo.summary(), record
+
+
+def sources_summary(examples: list[BuildExample]) -> dict:
+    """Examples per ``metadata.source``, and per generator (model@revision) for generated ones."""
+    sources = Counter(str(ex.record["metadata"].get("source") or "(none)") for ex in examples)
+    gens: Counter = Counter()
+    for ex in examples:
+        g = ex.record["metadata"].get("generator")
+        if isinstance(g, dict):
+            gens[f"{g.get('model')}@{g.get('revision')}"] += 1
+    return {"per_source": dict(sorted(sources.items())), "per_generator": dict(sorted(gens.items()))}
+
+
+def build(condition: str, params: Params, root: str | Path, *, params_path: str | Path | None = None) -> BuildResult:
+    """Build the condition's build folder under ``root`` from ``params.conditions[condition]``."""
+    root = Path(root).resolve()
+    params_path = Path(params_path) if params_path else root / DEFAULT_PARAMS
+    cond: Condition = study.condition(params, condition, params_path)
+    if cond.kind == "prompted":
+        raise UsageError(f"condition {condition!r} is kind: prompted: it trains nothing, so there is nothing "
+                         "to build (babyctl eval evaluates the base model with its system prompt)")
+    examples, inputs_meta, per_file = collect(condition, cond, root, params_path)
+    total = len(examples)
     valid_ids = split_validation(examples, cond.validation_fraction, cond.seed)
     ordered = list(examples)
     if cond.order == "shuffled":
         random.Random(cond.seed).shuffle(ordered)
     train = [ex for ex in ordered if ex.id not in valid_ids]
     valid = [ex for ex in ordered if ex.id in valid_ids]
+    geometry_summary, match = check_geometry(condition, cond, train, params, root, params_path)
 
     train_bytes = "".join(canonical_line(ex.record) + "\n" for ex in train).encode("utf-8")
     valid_bytes = "".join(canonical_line(ex.record) + "\n" for ex in valid).encode("utf-8") if valid else None
@@ -202,6 +260,9 @@ def build(condition: str, params: Params, root: str | Path, *, params_path: str 
         },
         "inputs": inputs_meta,
         "outputs": outputs,
+        "geometry": geometry_summary,
+        "match": match,
+        "sources": sources_summary(examples),
         "provenance": {
             "tool": "babyctl", "tool_version": __version__,
             "command": f"babyctl build {condition}",
@@ -273,5 +334,28 @@ def render_card_md(card: dict) -> str:
         "|---|---|---|",
         *[f"| `{o['path']}` | {o['examples']} | `{o['sha256']}` |" for o in card["outputs"]],
         "",
+        *_design_md(card),
     ]
     return "\n".join(lines)
+
+
+def _design_md(card: dict) -> list[str]:
+    """Card sections for the training geometry, the matched-control check and the sources."""
+    from .geometry import Row, geometry_table, match_table
+
+    out = ["## Training geometry (training split)", ""]
+    m = card.get("match")
+    summaries = [card["geometry"]] + ([m["target_geometry"]] if m else [])
+    out += [geometry_table(summaries), ""]
+    if m:
+        state = "matches" if m["ok"] else ("does not match: declared deviation: " + str(m["deviation"]))
+        out += [f"### Matched control: `{card['condition']}` against `{m['target']}` -- {state}", "",
+                match_table([Row(**r) for r in m["rows"]], card["condition"], m["target"]), "",
+                f"Length test: {m['length_test']}.", ""]
+    src = card.get("sources") or {}
+    out += ["## Sources", "", "| source | examples |", "|---|---|",
+            *[f"| {k} | {n} |" for k, n in src.get("per_source", {}).items()], ""]
+    if src.get("per_generator"):
+        out += ["| generator (model@revision) | examples |", "|---|---|",
+                *[f"| `{k}` | {n} |" for k, n in src["per_generator"].items()], ""]
+    return out

@@ -334,7 +334,8 @@ def eval_cmd(
     """Greedy completions over the stimulus banks, then surface signals (+ judges if configured).
 
     Writes eval/<S>/baseline/ or eval/<S>/<C>/seed-<N>/ with completions.jsonl, scores.jsonl and
-    provenance. An interrupted run resumes without redoing finished rows.
+    provenance. An interrupted run resumes without redoing finished rows. A prompted-only condition
+    (kind: prompted) takes no --seed: the base model with its system prompt, into eval/<S>/<C>/.
 
     Example: babyctl eval --substrate tiny --condition core --seed 1
 
@@ -360,20 +361,119 @@ def eval_cmd(
     typer.echo(f"{_shown(scored.scores)} ({scored.total} rows: {scored.scored} scored, {scored.reused} reused{fails})")
 
 
+@app.command("capability")
+def capability_cmd(
+    substrate: str = typer.Option(..., "--substrate", help="Substrate key in params.yaml."),
+    baseline: bool = typer.Option(False, "--baseline", help="Check the base model (no adapter)."),
+    condition: Optional[str] = typer.Option(None, "--condition", help="Condition of the adapter."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Training seed of the adapter."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Capability check: lm-evaluation-harness on params capability.tasks for one run.
+
+    Writes eval-capability/<S>/baseline/ or eval-capability/<S>/<C>/seed-<N>/ (results.json,
+    samples.jsonl, provenance.json). Local tasks live in capability/<task>.yaml; nothing is downloaded.
+
+    Example: babyctl capability --substrate tiny --condition core --seed 1
+    """
+    from .capability import run_capability
+    from .config import experiment_root, load_params as _load
+    from .evaluate.runs import make_run
+
+    p = _load(params)
+    run = make_run(p, substrate, baseline=baseline, condition=condition, seed=seed)
+    result = run_capability(p, run, experiment_root(params), params_path=params)
+    for name, t in result.tasks.items():
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in t["metrics"].items() if isinstance(v, (int, float)))
+        typer.echo(f"{run.label}: {name}: {t['n']} items, {metrics}")
+    if not result.ran:
+        typer.echo(f"{run.label}: capability.tasks is empty: nothing ran (recorded)")
+    typer.echo(_shown(result.out_dir / "results.json"))
+
+
 @app.command("report")
-def report_cmd(params: Path = ParamsOpt) -> None:
-    """Rates with cluster-bootstrap CIs, seed spread, baseline-vs-trained differences (Holm).
+def report_cmd(
+    params: Path = ParamsOpt,
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
+                                          help="Report missing or short runs as INCOMPLETE instead of refusing."),
+) -> None:
+    """Declared contrasts with intervals over seeds and stimuli, families, deviations from the lock.
 
-    Reads eval/**/scores.jsonl; writes reports/report.md, reports/plots/*.png, metrics/eval.json
-    and metrics/eval_rates.tsv. Wording is neutral (differences, never improvement).
+    Reads eval/**/scores.jsonl; writes reports/report.md, reports/plots/*.png, metrics/eval.json,
+    metrics/headline/ and metrics/*.tsv. Refuses (exit 1) when a run of the active matrix is
+    missing or short, naming it. Wording is neutral (differences, never improvement).
+    Method: docs/statistics.md.
 
-    Example: babyctl report
+    Example: babyctl report --allow-incomplete
     """
     from .evaluate.report import build_report
 
-    result = build_report(params)
+    result = build_report(params, allow_incomplete=allow_incomplete)
     for path in result.written:
         typer.echo(_shown(path))
+    if result.missing:
+        typer.echo(f"warning: INCOMPLETE report: {len(result.missing)} input(s) missing or short", err=True)
+
+
+# --- prereg (issue 13) -------------------------------------------------------------------------
+prereg_app = typer.Typer(help="Pre-registration: lock the plan, record amendments.", no_args_is_help=True,
+                         rich_markup_mode=None)
+app.add_typer(prereg_app, name="prereg")
+
+
+@prereg_app.command("lock")
+def prereg_lock_cmd(params: Path = ParamsOpt,
+                    force: bool = typer.Option(False, "--force", help="Replace an existing lock.")) -> None:
+    """Write preregistration/lock.json: SHA-256s of hypotheses, analysis, params, banks, substrates, judges.
+
+    Example: babyctl prereg lock
+    """
+    from . import prereg
+    from .config import experiment_root, load_params
+
+    path = prereg.lock(load_params(params), experiment_root(params), force=force)
+    typer.echo(_shown(path))
+
+
+@prereg_app.command("status")
+def prereg_status_cmd(params: Path = ParamsOpt) -> None:
+    """List deviations from the lock (exit 1 when one has no amendment).
+
+    Example: babyctl prereg status
+    """
+    from . import prereg
+    from .config import experiment_root, load_params
+
+    st = prereg.state(load_params(params), experiment_root(params))
+    if not st.locked:
+        typer.echo("no pre-registration lock: every test is exploratory (run: babyctl prereg lock)")
+        return
+    for d in st.deviations:
+        how = f"amended by {d.amendment.path.name}" if d.explained else "UNEXPLAINED"
+        typer.echo(f"{d.item}: {d.kind} ({d.detail}) sha256 {d.current or '-'}: {how}")
+    typer.echo(f"{len(st.deviations)} deviation(s), {len(st.unexplained)} unexplained")
+    raise typer.Exit(1 if st.unexplained else 0)
+
+
+@prereg_app.command("amend")
+def prereg_amend_cmd(
+    item: str = typer.Argument(..., help="The deviating lock item (see: babyctl prereg status)."),
+    reason: str = typer.Option(..., "--reason", help="Why it changed."),
+    by: str = typer.Option(..., "--by", help="Who decided."),
+    changed: Optional[str] = typer.Option(None, "--changed", help="What changed [default: the computed difference]."),
+    amendment_id: Optional[str] = typer.Option(None, "--id", help="Record id [default: <date>-<item>]."),
+    params: Path = ParamsOpt,
+) -> None:
+    """Write amendments/<id>.json explaining the current state of ITEM.
+
+    Example: babyctl prereg amend eval --by "A. Author" --reason "longer answers were cut off"
+    """
+    from . import prereg
+    from .config import experiment_root, load_params
+
+    path = prereg.amend(load_params(params), experiment_root(params), item, reason=reason, by=by,
+                        changed=changed, amendment_id=amendment_id)
+    typer.echo(_shown(path))
 
 
 # --- publish, card (issue 6) -------------------------------------------------------------------

@@ -6,7 +6,7 @@ experiment root (the folder holding ``params.yaml``)::
     data/build/<C>/train.jsonl, valid.jsonl       build outputs (build_dir, train_data, valid_data)
     models/<S>/<C>/seed-<N>/                      a trained run: adapter/ + provenance.json (run_dir)
     metrics/train/<S>/<C>/seed-<N>.json, .loss.tsv  its training metrics (train_metrics_paths)
-    eval/<S>/baseline/, eval/<S>/<C>/seed-<N>/    eval runs (eval_dir)
+    eval/<S>/baseline/, eval/<S>/<C>/seed-<N>/    eval runs (eval_dir); eval/<S>/<C>/ a prompted-only arm
     releases/<S>/<C>/seed-<N>/                    a staged release (release_dir)
 
 Look-ups of substrates and conditions raise one :class:`~babyctl.errors.UsageError` wording,
@@ -34,15 +34,19 @@ VALID_FILE = "valid.jsonl"
 BASELINE = "baseline"
 #: the folders a study's pipeline writes (audit looks for untracked files there)
 DATA_FOLDERS = ("data", "models", "eval", "metrics", "reports")
+DATA_FOLDERS += ("eval-capability",)  # capability-check results (babyctl.capability)
 
 _RUN_RE = re.compile(r"^models/([^/]+)/([^/]+)/seed-(-?\d+)$")
 
 
 # --- run identity and folders -----------------------------------------------------------------
 def run_label(substrate: str, condition: str | None = None, seed: int | None = None) -> str:
-    """``S/C/seed-N`` for a trained run, ``S/baseline`` for a baseline (condition None)."""
+    """``S/C/seed-N`` for a trained run, ``S/baseline`` for a baseline (condition None), ``S/C`` for a
+    prompted-only arm (a condition without a seed)."""
     if condition is None:
         return f"{substrate}/{BASELINE}"
+    if seed is None:
+        return f"{substrate}/{condition}"
     return f"{substrate}/{condition}/seed-{seed}"
 
 
@@ -77,6 +81,11 @@ def eval_root(root: str | Path) -> Path:
 def eval_dir(root: str | Path, substrate: str, condition: str | None = None, seed: int | None = None) -> Path:
     """``eval/<S>/baseline`` or ``eval/<S>/<C>/seed-<N>``."""
     return eval_root(root) / run_label(substrate, condition, seed)
+
+
+def capability_dir(root: str | Path, substrate: str, condition: str | None = None, seed: int | None = None) -> Path:
+    """``eval-capability/<S>/baseline`` or ``eval-capability/<S>/<C>/seed-<N>``: capability-check results."""
+    return Path(root) / "eval-capability" / run_label(substrate, condition, seed)
 
 
 def export_dir(root: str | Path, substrate: str, condition: str, seed: int) -> Path:
@@ -156,6 +165,12 @@ def condition(params: Params, key: str, params_path: str | Path | None = None) -
     if key not in params.conditions:
         raise _unknown("condition", key, params.conditions, params_path, "conditions")
     return params.conditions[key]
+
+
+def arms(params: Params) -> list[str]:
+    """Every active arm's condition name: the trained ``active_conditions``, then the prompted-only
+    ``active_prompted`` (evaluated, never trained). Contrasts and reports span these."""
+    return [*params.active_conditions, *params.active_prompted]
 
 
 # --- base weights -----------------------------------------------------------------------------

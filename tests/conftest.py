@@ -19,7 +19,8 @@ SHARED = REPO.parent / "shared" / "three-babies"
 
 #: what a copy of the example experiment contains (relative to the repo root)
 EXPERIMENT_FILES = ("params.yaml", "dvc.yaml", "curriculum", "consent_records", "reviews", "stimuli", "schemas",
-                    ".dvcignore")
+                    ".dvcignore", "preregistration", "amendments", "plots")
+EXPERIMENT_FILES += ("prompts", "capability")  # prompted arms' system prompts, capability tasks (issue 18)
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -151,6 +152,7 @@ def pipeline_repo(tmp_path_factory) -> Path:
     exp = copy_experiment(base / "exp", with_dvc=True)
     params = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
     params["training"]["seeds"] = [1]
+    params["active_conditions"] = ["core"]  # one condition: the two-condition study is tests/test_report_pipeline.py
     (exp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     dvc(exp, "remote", "add", "-d", "store", str(base / "remote"))
     dvc(exp, "repro")

@@ -86,5 +86,5 @@ def test_api_md_examples_run_as_written(tmp_path, monkeypatch, capsys):
     assert "## " in ns["card"] and ns["release"].tag.startswith("core-seed1-ds")
     assert not ns["result"].ok  # nothing was run through dvc: the outputs are untracked
     assert (work / "migrated-study" / "curriculum").is_dir()
-    assert len(ns["written"]) == 6
+    assert len(ns["written"]) == 8  # schemas, amendment and prereg-lock included
     assert "ParamsError params file not found" in out

@@ -13,7 +13,7 @@ import yaml
 from babyctl.build import build, build_from_params, canonical_line
 from babyctl.config import load_params
 from babyctl.errors import InputError, IntegrityError, UsageError
-from conftest import copy_experiment, run_cli
+from conftest import copy_experiment, install_tiny_model, run_cli
 
 
 def set_condition(exp: Path, name: str, **fields) -> None:
@@ -40,9 +40,11 @@ def test_sequential_build_keeps_module_order_and_every_example(experiment):
     assert result.valid_path is None and not (result.out_dir / "valid.jsonl").exists()
 
 
-def test_same_inputs_and_params_give_byte_identical_output(tmp_path):
+def test_same_inputs_and_params_give_byte_identical_output(tmp_path, tiny_model_dir):
     a = copy_experiment(tmp_path / "a", with_git=False)
     b = copy_experiment(tmp_path / "b", with_git=False)
+    for exp in (a, b):  # neutral is a matched control: its tokens are counted under the tiny tokenizer
+        install_tiny_model(exp, tiny_model_dir)
     for cond in ("core", "core-shuffled", "neutral"):
         ra = build_from_params(cond, a / "params.yaml")
         rb = build_from_params(cond, b / "params.yaml")
@@ -54,7 +56,8 @@ def test_same_inputs_and_params_give_byte_identical_output(tmp_path):
     assert (a / "data/build/core-shuffled/train.jsonl").read_bytes() == before
 
 
-def test_output_is_canonical_json(experiment):
+def test_output_is_canonical_json(experiment, tiny_model_dir):
+    install_tiny_model(experiment, tiny_model_dir)
     result = build_from_params("neutral", experiment / "params.yaml")
     raw = result.train_path.read_bytes()
     assert raw.endswith(b"\n") and b"\r" not in raw
@@ -64,7 +67,8 @@ def test_output_is_canonical_json(experiment):
     assert card["outputs"][0]["sha256"] == hashlib.sha256(raw).hexdigest()
 
 
-def test_shuffled_order_is_random_Random_seed_shuffle(experiment):
+def test_shuffled_order_is_random_Random_seed_shuffle(experiment, tiny_model_dir):
+    install_tiny_model(experiment, tiny_model_dir)  # core-shuffled is matched to core: tokens are counted
     result = build_from_params("core-shuffled", experiment / "params.yaml")
     ids = [json.loads(ln)["metadata"]["id"] for ln in result.train_path.read_text(encoding="utf-8").splitlines()]
     expected = [e["metadata"]["id"] for e in input_lines(experiment, "core-shuffled")]
@@ -193,8 +197,9 @@ def test_unknown_condition_and_missing_input(experiment):
     assert proc.returncode == 2 and "curriculum/absent.jsonl" in proc.stderr and "does not exist" in proc.stderr
 
 
-def test_cli_prints_the_output_and_hash(experiment):
+def test_cli_prints_the_output_and_hash(experiment, tiny_model_dir):
+    install_tiny_model(experiment, tiny_model_dir)
     proc = run_cli("build", "neutral", cwd=experiment)
     assert proc.returncode == 0, proc.stderr
     digest = hashlib.sha256((experiment / "data/build/neutral/train.jsonl").read_bytes()).hexdigest()
-    assert "data/build/neutral/train.jsonl: 8 train examples" in proc.stdout and digest in proc.stdout
+    assert "data/build/neutral/train.jsonl: 24 train examples" in proc.stdout and digest in proc.stdout

@@ -107,3 +107,39 @@ def test_card_cli_out_file_and_no_adapter(exp, tmp_path):
     assert proc.returncode == 0 and out.read_text().startswith("---\n")
     proc = run_cli("card", "tiny", "--seed", "9", cwd=exp)
     assert proc.returncode == 2 and "no adapter yet" in proc.stderr
+
+
+def test_card_has_a_deviations_section(exp, tmp_path):
+    """The card carries the report's "Deviations from the pre-registration" section (babyctl.prereg)."""
+    import yaml
+
+    _, text = render_card(exp / "params.yaml", "hermes")
+    assert "## Deviations from the pre-registration" in text and "every test in this report is exploratory" in text
+    mine = clone_experiment(exp, tmp_path / "exp")
+    assert run_cli("prereg", "lock", cwd=mine).returncode == 0
+    p = yaml.safe_load((mine / "params.yaml").read_text())
+    p["eval"]["max_new_tokens"] = 16
+    (mine / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    _, text = render_card(mine / "params.yaml", "hermes")
+    assert "**1 unexplained deviation(s)**" in text and "max_new_tokens: 24 -> 16" in text
+    assert framing_findings(text) == []
+
+
+def test_card_evaluation_lists_the_contrasts_of_its_condition(exp, tmp_path):
+    mine = clone_experiment(exp, tmp_path / "exp")
+    rec = {"kind": "contrast", "substrate": "hermes", "contrast": "core - neutral", "bank": "jailbreak",
+           "signal": "refusal", "family": "primary", "estimate": 0.12, "ci_low": -0.03, "ci_high": 0.27,
+           "p": 0.12, "p_adjusted": 0.12}
+    other = {**rec, "substrate": "dolphin"}
+    (mine / "metrics").mkdir(exist_ok=True)
+    rate = {"substrate": "hermes", "condition": "core", "bank": "jailbreak", "signal": "refusal", "estimate": 0.4}
+    (mine / "metrics" / "eval.json").write_text(json.dumps({"records": [rec, other],
+                                                            "rates": [rate, {**rate, "condition": "neutral"}]}))
+    _, text = render_card(mine / "params.yaml", "hermes")
+    [index] = meta(text)["model-index"]
+    [result] = index["results"]
+    assert result["metrics"] == [{"type": "refusal_rate", "name": "refusal rate", "value": 0.4, "verified": False}]
+    section = text.split("## Evaluation")[1].split("\n## ")[0]
+    assert ("| core - neutral \\| jailbreak \\| refusal (primary) | +0.120 [-0.030, +0.270], p 0.120, "
+            "adjusted p 0.120 |") in section
+    assert section.count("+0.120") == 1 and framing_findings(text) == []

@@ -101,6 +101,7 @@ def exp(tmp_path, tiny_model_dir, trained_run):
     p = yaml.safe_load((e / "params.yaml").read_text())
     p["eval"].update(banks=["fawning"], max_new_tokens=8)
     p["training"]["seeds"] = [1, 2]
+    p["active_conditions"] = ["core"]  # the example study also has neutral; only core adapters here
     (e / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     for seed in (1, 2):  # the session's adapter, also filed as seed 2 (provenance says so)
         dest = e / "models" / "tiny" / "core" / f"seed-{seed}"

@@ -67,7 +67,7 @@ def test_baseline_rows_record_what_made_them(baseline: Path):
         assert r["model_sha256"] == weights and r["model_id"] == "models/base/tiny"
         assert r["generation"]["do_sample"] is False and r["generation"]["max_new_tokens"] == 24
         assert 0 < r["n_output_tokens"] <= 24 and isinstance(r["completion"], str)
-    assert {r["bank"] for r in rows} == {"fawning", "hallucination", "jailbreak"}
+    assert {r["bank"] for r in rows} == {"fawning", "hallucination", "jailbreak", "pressure"}
     prov = Provenance.model_validate_json((out / "provenance.json").read_text())
     assert prov.params["completions_sha256"] == sha256_file(out / "completions.jsonl")
     assert any(i.path.endswith("model.safetensors") and i.sha256 == weights for i in prov.inputs)
@@ -88,7 +88,7 @@ def test_batched_left_padded_generation_matches_one_at_a_time(baseline: Path):
     lengths = [r["n_input_tokens"] for r in rows[:8]]
     assert len(set(lengths)) > 1, "the first batch should need padding"
     for r in rows[:8]:
-        [single] = generate._generate_batch(model, tok, [r["prompt"]], 24)
+        [single] = generate._generate_batch(model, tok, [r["rendered_prompt"]], 24, generate.stop_token_ids(tok, model))
         assert single["completion"] == r["completion"]
         assert single["n_input_tokens"] == r["n_input_tokens"]
 
@@ -98,11 +98,11 @@ def test_interrupted_eval_resumes_without_redoing_rows(eval_exp: Path, tmp_path:
     real = generate._generate_batch
     calls: list[list[str]] = []
 
-    def interrupt_after_two(model, tok, prompts, n):
+    def interrupt_after_two(model, tok, prompts, n, *rest):
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(prompts)
-        return real(model, tok, prompts, n)
+        return real(model, tok, prompts, n, *rest)
 
     monkeypatch.setattr(generate, "_generate_batch", interrupt_after_two)
     with pytest.raises(KeyboardInterrupt):
@@ -117,23 +117,24 @@ def test_interrupted_eval_resumes_without_redoing_rows(eval_exp: Path, tmp_path:
 
     redone: list[str] = []
 
-    def count(model, tok, prompts, n):
+    def count(model, tok, prompts, n, *rest):
         redone.extend(prompts)
-        return real(model, tok, prompts, n)
+        return real(model, tok, prompts, n, *rest)
 
     monkeypatch.setattr(generate, "_generate_batch", count)
     gen, scored = evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
-    assert (gen.total, gen.reused, gen.generated) == (33, 16, 17)
+    n = len(_stimulus_ids(exp))
+    assert (gen.total, gen.reused, gen.generated) == (n, 16, n - 16)
     done_prompts = {p for batch in calls for p in batch}
-    assert len(redone) == 17 and not done_prompts & set(redone)
+    assert len(redone) == n - 16 and not done_prompts & set(redone)
     final = _rows(out / "completions.jsonl")
     assert [r["stimulus_id"] for r in final] == _stimulus_ids(exp)
     assert final[:16] == first  # the finished rows were kept, byte for byte the same content
-    assert not partial.exists() and scored.total == 33
+    assert not partial.exists() and scored.total == n
 
     redone.clear()  # a third run has nothing to do
     gen, _ = evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
-    assert (gen.generated, gen.reused, redone) == (0, 33, [])
+    assert (gen.generated, gen.reused, redone) == (0, n, [])
 
 
 def test_changed_settings_move_old_partial_rows_aside(eval_exp: Path, tmp_path: Path, monkeypatch):
@@ -230,7 +231,8 @@ def test_cli_eval_baseline(eval_exp: Path, tmp_path: Path):
     exp = _fresh(eval_exp, tmp_path, max_new_tokens=4)
     proc = run_cli("eval", "--substrate", "tiny", "--baseline", cwd=exp)
     assert proc.returncode == 0, proc.stderr
-    assert "33 completions: 33 generated, 0 reused" in proc.stdout
+    n = len(_stimulus_ids(exp))
+    assert f"{n} completions: {n} generated, 0 reused" in proc.stdout
     assert (exp / "eval/tiny/baseline/scores.jsonl").is_file()
     proc = run_cli("eval", "--substrate", "tiny", cwd=exp)
     assert proc.returncode == 2 and "pass --baseline, or both" in proc.stderr

@@ -271,3 +271,17 @@ def test_scoring_resumes_without_asking_the_judges_again(fake, tmp_path: Path):
     assert (third.scored, third.reused, len(fake.requests)) == (1, 3, 5)
     scores = [json.loads(x) for x in (run_dir / "scores.jsonl").read_text().splitlines()]
     assert scores[2]["signals"]["uncertainty"] == 1
+
+
+def test_requests_send_seed_and_max_tokens_and_the_panel_records_every_setting(fake):
+    fake.script = {"m-a-2024-01-01": [("ok", "yes")], "m-b-2024-01-01": [("ok", "no")]}
+    panel = Panel.from_params([judge("a", "m-a-2024-01-01", fake.url, seed=7, max_tokens=64),
+                               judge("b", "m-b-2024-01-01", fake.url, seed=None, max_tokens=None)],
+                              env={"JUDGE_KEY": KEY})
+    panel.judge("fawning", "p", "c", None)
+    a, b = (r["body"] for r in fake.requests)
+    assert (a["seed"], a["max_tokens"], a["temperature"]) == (7, 64, 0)
+    assert "seed" not in b and "max_tokens" not in b  # null: an API that rejects them
+    described = panel.describe()
+    assert described[0]["request"] == {"temperature": 0, "seed": 7, "max_tokens": 64}
+    assert {"timeout_s", "max_retries", "system_prompt_sha256"} <= set(described[0])

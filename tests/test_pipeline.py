@@ -69,8 +69,11 @@ def set_param(repo, dotted: str, value) -> None:
 # validate reads every params section a later stage reads (a typo stops the pipeline before DVC
 # deletes any output), so it is stale after every change; its byte-identical build keeps train as is
 @pytest.mark.parametrize("param, value, stages", [
+    # validate reads every params section a later stage reads (dvc.yaml), so it is stale too
     ("training.learning_rate", 0.002, {"validate", "train@tiny-core-1"}),
-    ("eval.max_new_tokens", 16, {"validate", "eval-baseline@tiny", "eval@tiny-core-1", "report"}),
+    ("eval.max_new_tokens", 16, {"validate", "eval-baseline@tiny", "eval@tiny-core-1",
+                                 "eval-prompted@tiny-core-prompted", "report"}),
+    ("capability.num_fewshot", 1, {"validate", "capability-baseline@tiny", "capability@tiny-core-1"}),
     ("conditions.core.seed", 5, {"validate", "build@core"}),
     ("conditions.neutral.expected_count", 9, {"validate"}),  # an inactive condition: no build@neutral
     ("publish.citation", "x", {"validate"}),  # only validate reads publish (the repo-name template)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import random
+import shutil
 import struct
 from pathlib import Path
 
@@ -27,65 +27,208 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def write_scores(exp: Path, run: str, refusal_ids: set[str], judge: bool = True, seed=None) -> None:
-    rng = random.Random(run)
+def stimuli(exp: Path) -> list[tuple[str, str]]:
+    """(id, bank) of every stimulus of the example study."""
+    return [(json.loads(line)["id"], f.stem) for f in sorted((exp / "stimuli").glob("*.jsonl"))
+            for line in f.read_text().splitlines() if line.strip()]
+
+
+def write_run(exp: Path, run: str, seed, refuses, *, repeats: int = 1, judge=None, only=None) -> None:
+    """completions.jsonl + scores.jsonl for ``run``: ``refuses(stimulus_id, repeat) -> 0/1``;
+    ``judge(stimulus_id) -> list of votes`` (None: no judges); ``only`` keeps the first N rows."""
     d = exp / "eval" / run
     d.mkdir(parents=True, exist_ok=True)
     sub, cond = run.split("/")[:2]
-    with open(d / "scores.jsonl", "w") as f:
-        for i in range(20):
-            sid = f"q{i:02d}"
-            votes = [{"verdict": rng.choice(["yes", "no"])} for _ in range(3)]
-            yes = sum(v["verdict"] == "yes" for v in votes)
-            row = {"stimulus_id": sid, "bank": "alpha" if i < 10 else "beta", "substrate": sub,
-                   "condition": cond, "seed": seed,
-                   "signals": {s: int(s == "refusal" and sid in refusal_ids) for s in SIGNALS},
-                   "judge": {"verdict": int(yes >= 2), "votes": votes} if judge else None}
-            f.write(json.dumps(row) + "\n")
+    rows = []
+    for sid, bank in stimuli(exp):
+        for r in range(repeats):
+            row = {"stimulus_id": sid, "bank": bank, "substrate": sub, "condition": cond, "seed": seed,
+                   "repeat": r, "completion": "x",
+                   "signals": {s: int(s == "refusal" and refuses(sid, r)) for s in SIGNALS}, "judge": None}
+            if judge is not None:
+                votes = [{"verdict": v} for v in judge(sid)]
+                yes = sum(v["verdict"] == "yes" for v in votes)
+                no = sum(v["verdict"] == "no" for v in votes)
+                row["judge"] = {"verdict": None if yes == no else int(yes > no), "votes": votes}
+            rows.append(row)
+    rows = rows[:only] if only is not None else rows
+    for name in ("completions.jsonl", "scores.jsonl"):
+        (d / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def set_params(exp: Path, **changes) -> None:
+    p = yaml.safe_load((exp / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        node = p
+        *parents, last = dotted.split("__")
+        for k in parents:
+            node = node[k]
+        node[last] = value
+    (exp / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
 
 @pytest.fixture
 def scored_exp(tmp_path: Path) -> Path:
+    """core (treatment) and neutral (control), seeds 1-3, all complete; core refuses on jailbreak
+    for every seed, neutral and baseline on 2 stimuli."""
     exp = copy_experiment(tmp_path / "exp", with_git=False)
-    write_scores(exp, "tiny/baseline", {"q00", "q01", "q10"})
-    write_scores(exp, "tiny/core/seed-1", {f"q{i:02d}" for i in range(8)} | {"q10"}, seed=1)
-    write_scores(exp, "tiny/core/seed-2", {f"q{i:02d}" for i in range(6)} | {"q10"}, seed=2)
-    write_scores(exp, "tiny/core/seed-9", set(), seed=9)  # not in training.seeds
+    set_params(exp, training__seeds=[1, 2, 3])
+    few = {"jb-001", "fawn-001"}
+    write_run(exp, "tiny/baseline", None, lambda s, r: s in few)
+    for n in (1, 2, 3):
+        write_run(exp, f"tiny/core/seed-{n}", n, lambda s, r, n=n: s.startswith("jb") and (n < 3 or s != "jb-002"))
+        write_run(exp, f"tiny/neutral/seed-{n}", n, lambda s, r: s in few)
+    write_run(exp, "tiny/core/seed-9", 9, lambda s, r: 0)  # not in training.seeds
     return exp
 
 
-def test_report_files_numbers_and_neutral_wording(scored_exp: Path):
+def test_report_contrasts_families_metrics_and_plots(scored_exp: Path):
     result = build_report(scored_exp / "params.yaml")
     report = (scored_exp / "reports" / "report.md").read_text()
     assert framing_findings(report) == []
-    metrics = json.loads((scored_exp / "metrics" / "eval.json").read_text())  # strict JSON, no NaN
-    rates = metrics["rates"]["tiny"]
-    assert rates["baseline"]["alpha"]["refusal"]["rate"] == pytest.approx(0.2)
-    assert rates["core"]["alpha"]["refusal"]["rate"] == pytest.approx(14 / 20)
-    assert rates["core"]["alpha"]["refusal"]["seed_range"] == pytest.approx(0.2)
-    assert rates["core"]["beta"]["refusal"]["rate"] == pytest.approx(0.1)
-    diff = metrics["differences"]["tiny"]["core"]["alpha"]["refusal"]
-    assert diff["difference"] == pytest.approx(0.5) and diff["p_holm"] >= diff["p"]
-    assert metrics["differences"]["tiny"]["core"]["beta"]["refusal"]["difference"] == 0
-    assert "tiny/core" in metrics["judge_agreement"]
-    # the Markdown carries the same numbers
-    assert "| alpha | `refusal` | 20.0% [" in report and "70.0% [" in report
-    assert "| core | alpha | `refusal` | 20.0% | 70.0% | +50.0 [" in report
-    assert "higher than baseline" in report
+    data = json.loads((scored_exp / "metrics" / "eval.json").read_text())  # strict JSON, no NaN
+    recs = {r["id"]: r for r in data["records"]}
+    tc = recs["tiny/core - neutral/jailbreak/refusal"]
+    assert tc["estimate"] == pytest.approx(32 / 33 - 1 / 11)
+    assert tc["ci_low"] > 0 and tc["p"] < 0.05 and tc["p_adjusted"] >= tc["p"]
+    assert tc["family"] == "exploratory" and tc["method"].startswith("crossed random effects")
+    assert tc["n_seeds"] == [3, 3] and tc["seed_level"] is True
+    assert {"tiny/core - baseline/jailbreak/refusal", "tiny/neutral - baseline/fawning/refusal"} <= set(recs)
+    assert all(r["family"] == "exploratory" for r in recs.values())  # no lock: all exploratory
+    assert data["confirmatory"] is False and data["complete"] is True
+    assert "Exploratory.** The study has no pre-registration lock" in report
+    assert "| exploratory | tiny | core - neutral | jailbreak | `refusal` |" in report
+    assert "## Variance components" in report and "### `refusal`" in report
+    assert "Seed-level inference is not possible" not in report  # 3 seeds
+    assert "## Deviations from the pre-registration" in report
     assert "eval/tiny/core/seed-9/scores.jsonl" in report.split("Left out")[1]
-    assert "results are described as differences only" in report  # the tiny consent condition
-    # plots: one per signal plus one differences plot per substrate, all valid PNGs
-    plots = sorted((scored_exp / "reports" / "plots").glob("*.png"))
-    assert [p.name for p in plots] == sorted([f"rates-{s}.png" for s in (*SIGNALS, "judge")]
-                                             + ["differences-tiny.png"])
-    for p in plots:
+    # headline: one small file per primary contrast (core - neutral x refusal x jailbreak)
+    heads = sorted((scored_exp / "metrics" / "headline").iterdir())
+    assert [h.name for h in heads] == ["tiny.core-vs-neutral.jailbreak.refusal.json"]
+    assert json.loads(heads[0].read_text())["diff"] == pytest.approx(tc["estimate"], abs=1e-6)
+    # TSVs: one estimate row per cell, one row per seed beside it
+    rates = (scored_exp / "metrics" / "rates.tsv").read_text().splitlines()
+    assert rates[0].split("\t") == ["label", "arm", "bank", "signal", "kind", "seed", "value", "ci_low", "ci_high"]
+    core = [r.split("\t") for r in rates if r.startswith("tiny/core | jailbreak | refusal")]
+    assert [c[4] for c in core] == ["estimate", "seed", "seed", "seed"]
+    assert [float(c[6]) for c in core[1:]] == pytest.approx([1.0, 1.0, 10 / 11], abs=1e-6)
+    contrasts = (scored_exp / "metrics" / "contrasts.tsv").read_text()
+    assert contrasts.count("tiny | core - neutral | jailbreak | refusal (exploratory)\t") == 4
+    assert "seed\tstimulus" not in (scored_exp / "metrics" / "variance.tsv").read_text()  # long format
+    plots = sorted(p.name for p in (scored_exp / "reports" / "plots").glob("*.png"))
+    assert plots == sorted([f"rates-{s}.png" for s in SIGNALS] + ["contrasts-tiny.png"])
+    for p in (scored_exp / "reports" / "plots").glob("*.png"):
         w, h = png_size(p)
-        assert w >= 600 and h >= 300
-        assert f"](plots/{p.name})" in report
-    tsv = (scored_exp / "metrics" / "eval_rates.tsv").read_text().splitlines()
-    assert tsv[0].split("\t")[:6] == ["run", "substrate", "condition", "bank", "signal", "rate"]
-    assert len(tsv) == 1 + 2 * 2 * 5  # conditions x banks x signals
-    assert set(result.written) >= {scored_exp / "reports" / "report.md", scored_exp / "metrics" / "eval.json"}
+        assert w >= 600 and h >= 300 and f"](plots/{p.name})" in report
+    assert scored_exp / "reports" / "report.md" in result.written
+
+
+def test_why_scenario_report_says_the_seeds_disagree(tmp_path: Path):
+    """Seed 1 refuses on every stimulus, seed 2 on none, the baseline on none (issue 13)."""
+    exp = copy_experiment(tmp_path / "exp", with_git=False)
+    set_params(exp, active_conditions=["core"])
+    write_run(exp, "tiny/baseline", None, lambda s, r: 0)
+    write_run(exp, "tiny/core/seed-1", 1, lambda s, r: 1)
+    write_run(exp, "tiny/core/seed-2", 2, lambda s, r: 0)
+    build_report(exp / "params.yaml")
+    rec = {r["id"]: r for r in json.loads((exp / "metrics" / "eval.json").read_text())["records"]}
+    d = rec["tiny/core - baseline/jailbreak/refusal"]
+    assert d["estimate"] == pytest.approx(0.5)
+    assert d["ci_low"] <= 0 and d["p"] > 0.05 and d["seed_level"] is False
+    report = (exp / "reports" / "report.md").read_text()
+    assert "Seed-level inference is not possible: fewer than 3 training seeds" in report
+    assert "most of the variance comes from disagreement between training seeds" in report
+    assert "seed term 100% of the variance; per-seed rates 1: 100.0%, 2: 0.0%" in report
+
+
+def test_lock_makes_the_primary_family_confirmatory(scored_exp: Path):
+    assert run_cli("prereg", "lock", cwd=scored_exp).returncode == 0
+    build_report(scored_exp / "params.yaml")
+    data = json.loads((scored_exp / "metrics" / "eval.json").read_text())
+    prim = [r for r in data["records"] if r["family"] == "primary"]
+    assert [r["id"] for r in prim] == ["tiny/core - neutral/jailbreak/refusal"]
+    assert prim[0]["p_adjusted"] == pytest.approx(prim[0]["p"])  # a family of one
+    explo = [r for r in data["records"] if r["family"] == "exploratory"]
+    assert all("exploratory family" in r["adjustment"] for r in explo) and len(explo) > 10
+    report = (scored_exp / "reports" / "report.md").read_text()
+    assert "| primary | tiny | core - neutral | jailbreak | `refusal` |" in report
+    assert "None: the study matches the lock." in report
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda e: shutil.rmtree(e / "eval/tiny/neutral/seed-2"), "eval/tiny/neutral/seed-2/completions.jsonl: missing"),
+    (lambda e: write_run(e, "tiny/core/seed-1", 1, lambda s, r: 0, only=3),
+     "eval/tiny/core/seed-1/completions.jsonl: 3 of 33 rows"),
+    (lambda e: (e / "eval/tiny/core/seed-3/scores.jsonl").write_text(""),
+     "eval/tiny/core/seed-3/scores.jsonl: 0 of 33 rows"),
+    (lambda e: (e / "eval/tiny/baseline/scores.jsonl.partial").write_text("{}\n"),
+     "eval/tiny/baseline/scores.jsonl: interrupted"),
+])
+def test_incomplete_runs_are_refused_or_reported_as_incomplete(scored_exp: Path, damage, named):
+    damage(scored_exp)
+    with pytest.raises(IntegrityError, match="missing or incomplete") as e:
+        build_report(scored_exp / "params.yaml")
+    assert named in str(e.value)
+    assert not (scored_exp / "reports").exists()
+    proc = run_cli("report", cwd=scored_exp)
+    assert proc.returncode == 1 and named in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("report", "--allow-incomplete", cwd=scored_exp)
+    assert proc.returncode == 0, proc.stderr
+    assert "INCOMPLETE" in proc.stderr
+    report = (scored_exp / "reports" / "report.md").read_text()
+    assert "## INCOMPLETE: runs with missing rows" in report and named in report
+    data = json.loads((scored_exp / "metrics" / "eval.json").read_text())
+    assert data["complete"] is False and any(named in m for m in data["missing"])
+
+
+def test_repeats_must_all_be_there(scored_exp: Path):
+    set_params(scored_exp, eval__repeats=2, eval__sampling={"temperature": 0.7, "top_p": 1.0, "seed": 0})
+    with pytest.raises(IntegrityError, match=r"33 of 66 rows \(stimuli x 2 repeats\)"):
+        build_report(scored_exp / "params.yaml")
+
+
+def test_judge_ties_parse_failures_bounds_and_kappa_per_bank(scored_exp: Path):
+    def votes(sid):
+        if sid.endswith("-001"):
+            return ["yes", "no"]  # a tie
+        if sid.endswith("-002"):
+            return [None, None]  # nothing parsed
+        return ["yes", "yes"] if sid.startswith("jb") else ["no", "no"]
+
+    write_run(scored_exp, "tiny/baseline", None, lambda s, r: 0, judge=votes)
+    for n in (1, 2, 3):
+        for c in ("core", "neutral"):
+            write_run(scored_exp, f"tiny/{c}/seed-{n}", n, lambda s, r: 0, judge=votes)
+    build_report(scored_exp / "params.yaml")
+    data = json.loads((scored_exp / "metrics" / "eval.json").read_text())
+    j = {(x["condition"], x["bank"]): x for x in data["judges"]}
+    jb = j[("baseline", "jailbreak")]
+    assert (jb["n"], jb["ties"], jb["unparsed"], jb["parse_failures"]) == (11, 1, 1, 2)
+    assert jb["rate_if_undecided_no"] == pytest.approx(9 / 11)
+    assert jb["rate_if_undecided_yes"] == pytest.approx(1.0)
+    assert jb["fleiss_kappa"] < 1 and j[("baseline", "fawning")]["n_rated_by_all"] == 10
+    report = (scored_exp / "reports" / "report.md").read_text()
+    assert "## Judges: undecided verdicts and agreement" in report
+    assert "| tiny/baseline | jailbreak | 11 | 9 | 0 | 1 | 1 | 2 | 81.8% | 100.0% |" in report
+
+
+def test_substrate_by_condition_interaction_with_two_substrates(scored_exp: Path):
+    from babyctl.config import load_params
+    from babyctl.evaluate.analysis import analyse
+    from babyctl.evaluate.report import read_scores
+
+    rows = read_scores(sorted((scored_exp / "eval").glob("tiny/*/scores.jsonl"))
+                       + sorted((scored_exp / "eval").glob("tiny/*/seed-[123]/scores.jsonl")))
+    other = [{**r, "substrate": "hermes"} for r in rows]
+    for r in other:  # on hermes, core behaves like neutral
+        if r["condition"] == "core":
+            r["signals"] = {**r["signals"], "refusal": int(r["stimulus_id"] in {"jb-001", "fawn-001"})}
+    params = load_params(scored_exp / "params.yaml").model_copy(update={"active_substrates": ["tiny", "hermes"]})
+    a = analyse(rows + other, params, confirmatory=False)
+    inter = {c.id: c for c in a.contrasts if c.kind == "interaction"}
+    x = inter["hermes x tiny/core - neutral/jailbreak/refusal"]
+    assert x.inference.estimate == pytest.approx(-(32 / 33 - 1 / 11)) and x.inference.ci_high < 0
+    assert x.family == "exploratory"
 
 
 def test_report_refuses_framing_words_from_params_and_writes_nothing(scored_exp: Path):
@@ -99,18 +242,20 @@ def test_report_refuses_framing_words_from_params_and_writes_nothing(scored_exp:
 
 def test_report_without_scores_is_a_clear_error(tmp_path: Path):
     exp = copy_experiment(tmp_path / "exp", with_git=False)
-    with pytest.raises(InputError, match="no scores of active runs"):
+    with pytest.raises(IntegrityError, match="missing or incomplete"):
         build_report(exp / "params.yaml")
+    with pytest.raises(InputError, match="no scores of active runs"):
+        build_report(exp / "params.yaml", allow_incomplete=True)
     proc = run_cli("report", cwd=exp)
-    assert proc.returncode == 2 and proc.stderr.startswith("babyctl: error: ")
+    assert proc.returncode == 1 and proc.stderr.startswith("babyctl: error: ")
     assert "Traceback" not in proc.stderr
 
 
 def test_corrupt_scores_name_file_and_line(scored_exp: Path):
     path = scored_exp / "eval" / "tiny" / "baseline" / "scores.jsonl"
     path.write_text(path.read_text() + "{oops\n")
-    with pytest.raises(InputError, match=r"baseline/scores\.jsonl:21:2: invalid JSON"):
-        build_report(scored_exp / "params.yaml")
+    with pytest.raises(InputError, match=r"baseline/scores\.jsonl:34:.*invalid JSON"):
+        build_report(scored_exp / "params.yaml", allow_incomplete=True)
 
 
 def test_eval_then_report_on_the_tiny_model(tmp_path: Path, tiny_model_dir: Path):
@@ -118,11 +263,11 @@ def test_eval_then_report_on_the_tiny_model(tmp_path: Path, tiny_model_dir: Path
     exp = copy_experiment(tmp_path / "exp", with_git=False)
     install_tiny_model(exp, tiny_model_dir)
     evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
-    proc = run_cli("report", cwd=exp)
+    proc = run_cli("report", "--allow-incomplete", cwd=exp)  # the trained runs are missing
     assert proc.returncode == 0, proc.stderr
     report = (exp / "reports" / "report.md").read_text()
-    assert framing_findings(report) == [] and "## Substrate `tiny`" in report
-    assert "judge" not in json.loads((exp / "metrics" / "eval.json").read_text())["rates"]["tiny"]["baseline"]["jailbreak"]
+    assert framing_findings(report) == [] and "## Rates: substrate `tiny`" in report
+    assert "eval/tiny/core/seed-1/completions.jsonl: missing" in report
     assert {p.name for p in (exp / "reports" / "plots").glob("*.png")} == {f"rates-{s}.png" for s in SIGNALS}
 
 

@@ -105,6 +105,12 @@ def good_documents() -> dict[str, list]:
         {"id": "r2", "consent_record": "c", "condition": "k", "reviewer": "x", "reviewed_at": "2026-07-01T10:00:00+02:00",
          "outcome": "changes_requested"},
     ]
+    docs["amendment"].append({"schema_version": 1, "id": "a1", "item": "eval", "sha256": sha, "changed": "x",
+                              "reason": "y", "decided_at": "2026-07-01T10:00:00Z", "decided_by": "A. Author"})
+    docs["prereg-lock"].append({"schema_version": 1, "locked_at": "2026-07-01T10:00:00Z", "git_commit": None,
+                                "babyctl_version": "0.1.0", "items": {"eval": {"sha256": sha, "value": {"a": 1}},
+                                                                      "hypotheses": {"sha256": sha}},
+                                "digest": sha})
     assert all(docs.values()), {k: len(v) for k, v in docs.items()}
     return docs
 

@@ -44,7 +44,7 @@ def test_unknown_names_have_one_wording_everywhere():
         with pytest.raises(UsageError) as err:
             call()
         assert err.value.message == want and err.value.line == line
-    with pytest.raises(UsageError, match=r"unknown condition 'x' \(params.yaml defines: core, core-shuffled, neutral\)"):
+    with pytest.raises(UsageError, match=r"unknown condition 'x' \(params.yaml defines: core, core-shuffled, neutral, core-prompted\)"):
         study.Study.load(params_path).condition("x")
 
 

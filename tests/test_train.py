@@ -210,7 +210,7 @@ def test_unknown_substrate_and_condition(ready):
     proc = _cli_train(ready, substrate="gpt5")
     assert proc.returncode == 2 and "unknown substrate 'gpt5' (params.yaml defines: tiny, hermes, dolphin, llama3)" in proc.stderr
     proc = _cli_train(ready, condition="nope")
-    assert proc.returncode == 2 and "unknown condition 'nope' (params.yaml defines: core, core-shuffled, neutral)" in proc.stderr
+    assert proc.returncode == 2 and "unknown condition 'nope' (params.yaml defines: core, core-shuffled, neutral, core-prompted)" in proc.stderr
 
 
 def test_hub_substrate_needs_a_pinned_revision(ready):

@@ -1,12 +1,16 @@
 """Generation backends for ``babyctl eval``: ``hf`` (transformers, the CPU default) and ``vllm``.
 
 A backend is opened once per run (``open``: base model + that run's adapter) and asked for
-greedy completions of a batch of prompts (``generate``), returning rows in one format::
+completions of a batch of prompts (``generate(prompts, max_new_tokens, stop_ids, sampling)``:
+greedy, or one seeded sampling request per prompt), cut at the substrate's end-of-turn tokens,
+returning rows in one format::
 
-    {"completion": str, "n_input_tokens": int, "n_output_tokens": int}
+    {"completion": str, "n_input_tokens": int, "n_output_tokens": int, "stop_reason": str}
 
-Both render the prompt with the substrate's own tokenizer (one user turn,
-``apply_chat_template(add_generation_prompt=True)``) and decode the new tokens with it
+Both take prompts already rendered with the substrate's own chat template
+(:func:`babyctl.evaluate.stimuli.render_prompt`: system, prior turns, the user turn, the generation
+prompt, then any assistant prefill), tokenise them without added special tokens, and decode the new
+tokens with the same tokenizer
 (``skip_special_tokens=True``), so the completion files are identical in format; the backend's
 name is recorded in each row's ``generation`` settings and in the provenance.
 
@@ -29,18 +33,18 @@ BACKENDS = ("hf", "vllm")
 
 
 def prompt_ids(tok, prompts: list[str]) -> list[list[int]]:
-    """Token ids of each prompt as one user turn with the generation prompt (no padding)."""
-    convs = [[{"role": "user", "content": p}] for p in prompts]
-    return [list(x) for x in tok.apply_chat_template(convs, add_generation_prompt=True, tokenize=True,
-                                                     return_dict=True)["input_ids"]]
+    """Token ids of each rendered prompt (no padding; the template wrote the BOS, so none is added)."""
+    return [list(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
 
 
-def completion_row(tok, new_ids: list[int], n_input: int) -> dict:
-    """The shared row format from the generated token ids (eos counted, then cut by decode)."""
-    eos = tok.eos_token_id
-    n_out = new_ids.index(eos) + 1 if eos in new_ids else len(new_ids)
-    return {"completion": tok.decode(new_ids, skip_special_tokens=True), "n_input_tokens": int(n_input),
-            "n_output_tokens": n_out}
+def completion_row(tok, new_ids: list[int], n_input: int, stop_ids: list[int] | None = None) -> dict:
+    """The shared row format from the generated token ids: cut at the first end-of-turn token
+    (:func:`babyctl.evaluate.generate.cut_at_stop`; the tokenizer's eos when ``stop_ids`` is None)."""
+    from .generate import cut_at_stop
+
+    kept, n_out, reason = cut_at_stop(new_ids, stop_ids if stop_ids is not None else [tok.eos_token_id])
+    return {"completion": tok.decode(kept, skip_special_tokens=True), "n_input_tokens": int(n_input),
+            "n_output_tokens": n_out, "stop_reason": reason}
 
 
 class HFGenerator:
@@ -55,10 +59,16 @@ class HFGenerator:
         extra, _ = base_quantization(prov, params)
         self.model = load_model(params, run, root, adapter_dir, extra=extra)
 
-    def generate(self, prompts: list[str], max_new_tokens: int) -> list[dict]:
+    def generate(self, prompts: list[str], max_new_tokens: int, stop_ids: list[int],
+                 sampling: list[dict] | None = None) -> list[dict]:
+        """Greedy, or with ``sampling`` (one {temperature, top_p, seed} per prompt) one prompt at a
+        time so that each row is reproducible from its seed."""
         from .generate import _generate_batch
 
-        return _generate_batch(self.model, self.tok, prompts, max_new_tokens)
+        if sampling is None:
+            return _generate_batch(self.model, self.tok, prompts, max_new_tokens, stop_ids)
+        return [row for p, sp in zip(prompts, sampling)
+                for row in _generate_batch(self.model, self.tok, [p], max_new_tokens, stop_ids, sp)]
 
 
 class VllmGenerator:
@@ -104,12 +114,21 @@ class VllmGenerator:
             self.lora = LoRARequest(run.label, lora_id, path)
         self._sampling = vllm.SamplingParams
 
-    def generate(self, prompts: list[str], max_new_tokens: int) -> list[dict]:
+    def generate(self, prompts: list[str], max_new_tokens: int, stop_ids: list[int],
+                 sampling: list[dict] | None = None) -> list[dict]:
+        """Greedy, or with ``sampling`` one seeded request per prompt (vLLM seeds each request)."""
         ids = prompt_ids(self.tok, prompts)
-        sp = self._sampling(temperature=0.0, max_tokens=max_new_tokens, skip_special_tokens=True)
+        if sampling is None:
+            sp = self._sampling(temperature=0.0, max_tokens=max_new_tokens, skip_special_tokens=True,
+                                stop_token_ids=stop_ids)
+        else:
+            sp = [self._sampling(temperature=x["temperature"], top_p=x["top_p"], seed=x["seed"],
+                                 max_tokens=max_new_tokens, skip_special_tokens=True, stop_token_ids=stop_ids)
+                  for x in sampling]
         outs = self.engine.generate([{"prompt_token_ids": x} for x in ids], sp, lora_request=self.lora,
                                     use_tqdm=False)
-        return [completion_row(self.tok, list(o.outputs[0].token_ids), len(x)) for o, x in zip(outs, ids)]
+        return [completion_row(self.tok, list(o.outputs[0].token_ids), len(x), stop_ids)
+                for o, x in zip(outs, ids)]
 
 
 def make(name: str):

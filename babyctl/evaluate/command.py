@@ -31,7 +31,7 @@ def evaluate(study_or_params: Study | str | Path, *, substrate: str, baseline: b
 
 def evaluate_substrate(study_or_params: Study | str | Path, *, substrate: str, backend: str = "hf",
                        env: Mapping[str, str] | None = None) -> list[tuple[EvalResult, ScoreResult]]:
-    """The baseline and every active condition x training seed of ``substrate``, one backend
+    """The baseline, every active condition x training seed and every prompted arm of ``substrate``, one backend
     object for all (with ``vllm``: one engine, each adapter a LoRA request)."""
     from .backends import make
 
@@ -42,4 +42,6 @@ def evaluate_substrate(study_or_params: Study | str | Path, *, substrate: str, b
         for seed in loaded.params.training.seeds:
             out.append(evaluate(loaded, substrate=substrate, baseline=False, condition=cond, seed=seed,
                                 env=env, backend=gen))
+    for cond in loaded.params.active_prompted:  # prompted-only arms: the base model + a system prompt
+        out.append(evaluate(loaded, substrate=substrate, baseline=False, condition=cond, env=env, backend=gen))
     return out

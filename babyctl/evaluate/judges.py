@@ -199,7 +199,8 @@ class JudgeClient:
         import httpx
 
         url = self.judge.base_url.rstrip("/") + "/chat/completions"
-        payload = {"model": self.judge.model, "messages": messages, "temperature": 0}
+        payload = request_settings(self.judge)
+        payload.update(model=self.judge.model, messages=messages)
         headers = {"Authorization": f"Bearer {self.api_key}"}
         error, raw, status = None, None, None
         attempts = 0
@@ -236,6 +237,17 @@ class JudgeClient:
                     status)
 
 
+def request_settings(judge: Judge) -> dict:
+    """The sampling settings each request sends: temperature 0, and ``seed`` and ``max_tokens``
+    unless params set them to null (for an API that rejects them)."""
+    out: dict = {"temperature": 0}
+    if judge.seed is not None:
+        out["seed"] = judge.seed
+    if judge.max_tokens is not None:
+        out["max_tokens"] = judge.max_tokens
+    return out
+
+
 class Panel:
     """The judges of ``eval.judges``; ``judge()`` asks each and takes the majority."""
 
@@ -265,9 +277,12 @@ class Panel:
         return cls(clients, stimuli_dir)
 
     def describe(self) -> list[dict]:
-        """What identifies the panel (no keys): name, model, base_url per judge."""
-        return [{"name": c.judge.name, "model": c.judge.model, "base_url": c.judge.base_url}
-                for c in self.clients]
+        """What identifies the panel (no keys): name, model, base_url and every request setting
+        per judge, with the system prompt's SHA-256."""
+        return [{"name": c.judge.name, "model": c.judge.model, "base_url": c.judge.base_url,
+                 "request": request_settings(c.judge), "timeout_s": c.judge.timeout_s,
+                 "max_retries": c.judge.max_retries,
+                 "system_prompt_sha256": sha256_bytes(SYSTEM_PROMPT.encode())} for c in self.clients]
 
     def judge(self, bank: str, prompt: str, completion: str, trap: str | None) -> dict:
         rubric = rubric_for(bank, self.stimuli_dir)

@@ -43,22 +43,28 @@ def _read_rows(path: Path, *, repair_tail: bool) -> list[dict]:
                          line=e.line, col=e.col)
 
 
-class ResumableJsonl:
-    """Rows keyed by ``key`` (e.g. ``stimulus_id``), each carrying a ``fingerprint`` field."""
+def row_key(row: dict, key: str | tuple[str, ...]):
+    """A row's key: one field's value, or a tuple of several (e.g. stimulus id and repeat)."""
+    return row[key] if isinstance(key, str) else tuple(row.get(k) for k in key)
 
-    def __init__(self, final: str | Path, *, key: str, fingerprint: str):
+
+class ResumableJsonl:
+    """Rows keyed by ``key`` (e.g. ``stimulus_id``, or ``("stimulus_id", "repeat")``), each
+    carrying a ``fingerprint`` field."""
+
+    def __init__(self, final: str | Path, *, key: str | tuple[str, ...], fingerprint: str):
         self.final = Path(final)
         self.partial = self.final.with_name(self.final.name + ".partial")
         self.key = key
         self.fingerprint = fingerprint
         self.stale: Path | None = None
 
-    def load_done(self) -> dict[str, dict]:
+    def load_done(self) -> dict:
         """Finished rows with a matching fingerprint, by key (final file first, then partial)."""
         done: dict[str, dict] = {}
         for row in _read_rows(self.final, repair_tail=False):
             if row.get("fingerprint") == self.fingerprint:
-                done[row[self.key]] = row
+                done[row_key(row, self.key)] = row
         partial_rows = _read_rows(self.partial, repair_tail=True)
         if any(r.get("fingerprint") != self.fingerprint for r in partial_rows):
             stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
@@ -68,7 +74,7 @@ class ResumableJsonl:
             if partial_rows:  # keep the matching ones in a fresh partial file
                 self.append(partial_rows)
         for row in partial_rows:
-            done[row[self.key]] = row
+            done[row_key(row, self.key)] = row
         return done
 
     def append(self, rows: Iterable[dict]) -> None:

@@ -1,6 +1,8 @@
 """What identifies an eval run, and where its files live.
 
-A baseline run evaluates the base model, a trained run the adapter of one (condition, seed);
+A baseline run evaluates the base model, a trained run the adapter of one (condition, seed), a
+prompted run (a condition of kind ``prompted``, no seed) the base model with the condition's system
+prompt;
 the folders come from :mod:`babyctl.study` (:func:`~babyctl.study.eval_dir`,
 :func:`~babyctl.study.run_dir`).
 """
@@ -33,6 +35,15 @@ class RunSpec:
         return self.condition is None
 
     @property
+    def is_prompted(self) -> bool:
+        """A prompted-only arm: a condition without a training seed (no adapter)."""
+        return self.condition is not None and self.seed is None
+
+    @property
+    def is_trained(self) -> bool:
+        return self.condition is not None and self.seed is not None
+
+    @property
     def condition_label(self) -> str:
         return BASELINE if self.condition is None else self.condition
 
@@ -46,8 +57,8 @@ class RunSpec:
 
     def model_dir(self, root: str | Path = ".") -> Path:
         """The trained run's folder (trained runs only)."""
-        if self.is_baseline or self.seed is None:
-            raise UsageError("a baseline run has no adapter")
+        if not self.is_trained:
+            raise UsageError("a baseline or prompted run has no adapter")
         return study.run_dir(root, self.substrate, str(self.condition), self.seed)
 
 
@@ -59,10 +70,25 @@ def make_run(params: Params, substrate: str, *, baseline: bool, condition: str |
         if condition is not None or seed is not None:
             raise UsageError("--baseline takes no --condition or --seed")
         return RunSpec(substrate)
+    if condition is not None and study.condition(params, condition, params_path).kind == "prompted":
+        if seed is not None:
+            raise UsageError(f"condition {condition!r} is prompted-only: it has no training seed (drop --seed)")
+        return RunSpec(substrate, condition)
     if condition is None or seed is None:
-        raise UsageError("pass --baseline, or both --condition C and --seed N")
+        raise UsageError("pass --baseline, or both --condition C and --seed N (no seed for a prompted condition)")
     study.condition(params, condition, params_path)
     return RunSpec(substrate, condition, seed)
+
+
+def active_runs(params: Params) -> list[RunSpec]:
+    """Every eval run of the study: per active substrate the baseline, each active trained
+    condition x training seed, and each active prompted arm."""
+    out = []
+    for s in params.active_substrates:
+        out.append(RunSpec(s))
+        out += [RunSpec(s, c, n) for c in params.active_conditions for n in params.training.seeds]
+        out += [RunSpec(s, c) for c in params.active_prompted]
+    return out
 
 
 def local_weights_sha256(folder: str | Path) -> str | None:

@@ -20,11 +20,15 @@ from ..schemas.params import Params
 from ..schemas.provenance import Provenance
 from . import runs
 from .judges import Panel
-from .resume import ResumableJsonl, _read_rows
+from .resume import ResumableJsonl, _read_rows, row_key
 from .signals import compile_signals, score_text
+from .stimuli import judge_prompt
 
 #: fields copied from a completion row into its score row
 CARRIED = ("stimulus_id", "bank", "sub_category", "difficulty", "substrate", "condition", "seed")
+#: carried when present (rows of older evals have no repeats)
+OPTIONAL = {"repeat": 0, "sampling_seed": None}
+KEY = ("stimulus_id", "repeat")
 
 
 @dataclass
@@ -57,13 +61,16 @@ def score_run(params: Params, run_dir: str | Path, *, params_path: str | Path = 
     config = {"signals": {s.name: s.pattern for s in signals},
               "judges": panel.describe() if panel else []}
     fingerprint = sha256_bytes(json.dumps(config, sort_keys=True).encode())[:16]
-    store = ResumableJsonl(run_dir / runs.SCORES, key="stimulus_id", fingerprint=fingerprint)
+    for c in completions:
+        for k, default in OPTIONAL.items():
+            c.setdefault(k, default)
+    store = ResumableJsonl(run_dir / runs.SCORES, key=KEY, fingerprint=fingerprint)
     done = store.load_done()
     for c in completions:  # a changed completion invalidates its old score
-        old = done.get(c["stimulus_id"])
+        old = done.get(row_key(c, KEY))
         if old is not None and old.get("completion_sha256") != _text_sha(c["completion"]):
-            del done[c["stimulus_id"]]
-    todo = [c for c in completions if c["stimulus_id"] not in done]
+            del done[row_key(c, KEY)]
+    todo = [c for c in completions if row_key(c, KEY) not in done]
     failures = 0
     try:
         from .generate import _progress
@@ -72,22 +79,22 @@ def score_run(params: Params, run_dir: str | Path, *, params_path: str | Path = 
             task = bar.add_task(f"score {run_dir}", total=len(completions),
                                 completed=len(completions) - len(todo))
             for c in todo:
-                row = {k: c[k] for k in CARRIED}
+                row = {k: c[k] for k in (*CARRIED, *OPTIONAL)}
                 row["completion_sha256"] = _text_sha(c["completion"])
                 row["signals"] = score_text(c["completion"], signals)
                 row["judge"] = None
                 if panel is not None:
-                    row["judge"] = panel.judge(c["bank"], c.get("prompt", ""), c["completion"],
+                    row["judge"] = panel.judge(c["bank"], judge_prompt(c), c["completion"],
                                                c.get("trap"))
                     failures += sum(v["verdict"] is None for v in row["judge"]["votes"])
                 row["fingerprint"] = fingerprint
                 store.append([row])
-                done[row["stimulus_id"]] = row
+                done[row_key(row, KEY)] = row
                 bar.advance(task)
     finally:
         if panel is not None:
             panel.close()
-    final = store.finish([done[c["stimulus_id"]] for c in completions])
+    final = store.finish([done[row_key(c, KEY)] for c in completions])
     prov_path = run_dir / runs.SCORES_PROVENANCE
     prov = Provenance(**base_fields("babyctl eval (scoring)", root),
                       inputs=[_hash(comp_path, Path(root))],

@@ -92,27 +92,19 @@ def metadata(rel: Release) -> dict[str, Any]:
 def headline_results(rel: Release) -> list:
     """The card's ``model-index`` results (Hub model-card spec, via ``EvalResult``): the rate of each
     surface signal on each stimulus bank for this substrate and condition, from ``metrics/eval.json``
-    (``rates.<S>.<C>.<bank>.<signal>.rate``; pooled over the condition's seeds). Empty without one."""
+    (the ``rates`` records, :func:`babyctl.evaluate.metrics.arm_rates`; pooled over the condition's
+    seeds). Empty without one."""
     from huggingface_hub import EvalResult
 
-    rates = ((rel.eval_metrics or {}).get("rates") or {}).get(rel.substrate, {})
-    cond = rates.get(rel.condition) if isinstance(rates, dict) else None
+    from ..evaluate.metrics import arm_rates
+
     out = []
-    if not isinstance(cond, dict):
-        return out
-    for bank in sorted(cond):
-        signals = cond[bank]
-        if not isinstance(signals, dict):
-            continue
-        for signal in sorted(signals):
-            value = signals[signal].get("rate") if isinstance(signals[signal], dict) else None
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                continue
-            out.append(EvalResult(
-                task_type="text-generation", task_name="Stimulus bank completions",
-                dataset_type=f"{rel.params.study}/stimuli/{bank}", dataset_name=f"{rel.params.study} stimuli: {bank}",
-                metric_type=f"{signal}_rate", metric_name=f"{signal} rate", metric_value=value,
-                verified=False))
+    for bank, signal, value in arm_rates(rel.eval_metrics or {}, rel.substrate, rel.condition):
+        out.append(EvalResult(
+            task_type="text-generation", task_name="Stimulus bank completions",
+            dataset_type=f"{rel.params.study}/stimuli/{bank}", dataset_name=f"{rel.params.study} stimuli: {bank}",
+            metric_type=f"{signal}_rate", metric_name=f"{signal} rate", metric_value=value,
+            verified=False))
     return out
 
 
@@ -235,10 +227,16 @@ def _eval(rel: Release) -> str:
         parts = re.split(r"[./]", key)
         return rel.substrate in parts and (rel.condition in parts or "baseline" in parts)
 
-    leaves = [(k, v) for k, v in _flatten(data) if wanted(k) and isinstance(v, (int, float, str, bool))][:60]
-    lines.append("Measured differences between this adapter and the base model on the study's stimuli, "
-                 "as recorded in `metrics/eval.json` (descriptive; see the study report for method and "
-                 "uncertainty):")
+    if "records" in data:  # one record per contrast (babyctl.evaluate.metrics)
+        from ..evaluate.metrics import contrasts_for
+
+        leaves = contrasts_for(data, rel.substrate, rel.condition)[:60]
+    else:
+        leaves = [(k, v) for k, v in _flatten(data) if wanted(k) and isinstance(v, (int, float, str, bool))][:60]
+    lines.append("Measured differences between this adapter's condition and the study's other arms (the "
+                 "base model included) on the study's stimuli, as recorded in `metrics/eval.json`: "
+                 "difference in rate [interval over training seeds and stimuli], p and Holm-adjusted p; "
+                 "see the study report for the method:")
     lines.append("")
     lines.append(_table(("measure", "value"), leaves) if leaves else
                  f"`metrics/eval.json` holds no entries for substrate `{rel.substrate}`.")
@@ -302,6 +300,13 @@ def _bibtex(rel: Release) -> str:
     return "## Citation\n\n```bibtex\n" + body + "\n```"
 
 
+def _deviations(rel: Release) -> str:
+    """"Deviations from the pre-registration" (babyctl.prereg): the same section as the report."""
+    from ..prereg import markdown, state
+
+    return "\n".join(markdown(state(rel.params, rel.root))).rstrip()
+
+
 def render(rel: Release) -> str:
     """The full README.md text (YAML front matter + Markdown body)."""
     from huggingface_hub import ModelCard, ModelCardData
@@ -323,6 +328,7 @@ def render(rel: Release) -> str:
         _consent(rel),
         _credits(rel),
         _eval(rel),
+        _deviations(rel),
         _literal(rel),
         _limitations(rel),
         _license(rel, rel.terms),

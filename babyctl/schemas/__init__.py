@@ -16,6 +16,7 @@ _WHERE = {
     "Params": "params", "Substrate": "params", "StudyCondition": "params",
     "AdapterProvenance": "provenance", "Provenance": "provenance",
     "ReviewRecord": "review",
+    "Amendment": "prereg", "PreregLock": "prereg",
     "Stimulus": "stimuli",
 }
 
@@ -30,6 +31,8 @@ def __getattr__(name: str):
             "params": __getattr__("Params"),
             "adapter-provenance": __getattr__("AdapterProvenance"),
             "review-record": __getattr__("ReviewRecord"),
+            "amendment": __getattr__("Amendment"),
+            "prereg-lock": __getattr__("PreregLock"),
         }
         globals()["MODELS"] = models
         return models

@@ -105,11 +105,28 @@ class Substrate(P):
         return self
 
 
+class Match(P):
+    """What a control must match in its target condition, each with a tolerance (None: not checked).
+
+    See :mod:`babyctl.geometry` and docs/study-design.md.
+    """
+
+    examples: float | None = Field(default=0.0, ge=0, description="Relative difference allowed in example count")
+    tokens: float | None = Field(default=0.05, ge=0, description="Relative difference allowed in total tokens, "
+                                 "under each active substrate's tokenizer")
+    turns: float | None = Field(default=0.25, ge=0, description="Absolute difference allowed in mean turns per example")
+    lengths: float | None = Field(default=0.3, ge=0, le=1, description="Largest two-sample Kolmogorov-Smirnov distance "
+                                  "allowed between the assistant-turn length distributions (tokens)")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="The length test fails when its p-value is below alpha")
+    deviation: str | None = Field(default=None, description="Why this control does not match: a declared "
+                                  "deviation; the differences are then reported, not enforced")
+
+
 class Condition(P):
     """A study condition: a training-set recipe (not a condition attached to a consent record)."""
 
     description: str = ""
-    inputs: list[RelPath] = Field(min_length=1, description="Curriculum files or folders, in module order")
+    inputs: list[RelPath] = Field(default_factory=list, description="Curriculum files or folders, in module order")
     order: Literal["sequential", "shuffled", "staged"] = "sequential"
     seed: Seed = 0
     permutation: Literal["per_seed", "fixed"] = Field(
@@ -117,7 +134,31 @@ class Condition(P):
     stage_steps: dict[str, Int(1, 10**9)] = Field(
         default_factory=dict, description="staged: optimizer steps per module (stage); default training.max_steps")
     validation_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
-    expected_count: Int(0, 10**9) = Field(description="Examples after the build (train + validation)")
+    expected_count: Int(0, 10**9) | None = Field(default=None, description="Examples after the build (train + validation)")
+    kind: Literal["trained", "prompted"] = Field(default="trained", description="prompted: trains nothing; the base "
+                                                 "model is evaluated with the system prompt in system_prompt_file")
+    system_prompt_file: RelPath | None = Field(default=None, description="kind prompted: the system prompt's file")
+    matches: Key | None = Field(default=None, description="The condition this control is matched to (e.g. core)")
+    match: Match = Field(default_factory=Match, description="What is matched, with tolerances (when matches is set)")
+    role: Literal["treatment", "control"] = Field(
+        default="treatment", description="treatment or control: the default contrasts compare each "
+        "treatment with each control of the same substrate (docs/statistics.md)")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "Condition":
+        if self.kind == "prompted":
+            if not self.system_prompt_file:
+                raise ValueError("a prompted condition needs system_prompt_file")
+            if self.inputs or self.matches:
+                raise ValueError("a prompted condition trains nothing: it takes no inputs or matches")
+        else:
+            if not self.inputs:
+                raise ValueError("inputs: a trained condition needs at least one curriculum file or folder")
+            if self.expected_count is None:
+                raise ValueError("expected_count: a trained condition needs it")
+            if self.system_prompt_file:
+                raise ValueError("system_prompt_file is for kind: prompted only")
+        return self
 
 
 StudyCondition = Condition  # the name babyctl.schemas exports
@@ -169,12 +210,22 @@ class Judge(P):
         description="Environment variable holding the key")
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_retries: Int(0, 100) = 3
+    seed: int | None = Field(default=0, ge=0, le=2**31 - 1, description="Sent as `seed` (None: not sent)")
+    max_tokens: int | None = Field(default=256, gt=0, le=10**6, description="Sent as `max_tokens` (None: not sent)")
 
 
 class Bootstrap(P):
     n_resamples: Int(1, 10**7) = 2000
     seed: Seed = 0
     confidence: float = Field(default=0.95, gt=0, lt=1)
+
+
+class Sampling(P):
+    """Decoding settings for ``babyctl eval``; temperature 0 is greedy decoding."""
+
+    temperature: float = Field(default=0.0, ge=0.0, le=10.0, description="0: greedy")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int = Field(default=0, ge=0, lt=2**31, description="Base seed; each row's seed derives from it")
 
 
 class Eval(P):
@@ -184,10 +235,63 @@ class Eval(P):
     signals: dict[str, Signal] = Field(default_factory=dict)
     judges: list[Judge] = Field(default_factory=list)
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+    repeats: int = Field(default=1, ge=1, le=1000, description="Completions per stimulus and run")
+    sampling: Sampling = Field(default_factory=Sampling)
     base_quantization: Literal["as_trained", "none"] = Field(
         default="as_trained", description="as_trained: a 4-bit-trained adapter runs on the 4-bit base")
     allow_template_mismatch: bool = Field(
         default=False, description="Evaluate an adapter whose chat-template hash differs (recorded)")
+
+    @model_validator(mode="after")
+    def _repeats_need_sampling(self) -> "Eval":
+        if self.repeats > 1 and self.sampling.temperature == 0:
+            raise ValueError("eval.repeats > 1 needs eval.sampling.temperature > 0 "
+                             "(greedy reruns are identical)")
+        return self
+
+
+class Contrast(P):
+    """``condition`` minus ``against`` (a condition or ``baseline``) within each substrate."""
+
+    condition: str
+    against: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.condition} - {self.against}"
+
+
+class Primary(P):
+    """The primary family: these contrasts x signals x banks (x active substrates)."""
+
+    signals: list[str] = Field(default_factory=list, description="Signal names (or `judge`)")
+    banks: list[str] = Field(default_factory=list, description="Bank names; empty: every bank")
+    contrasts: list[str] | None = Field(
+        default=None, description="Contrast names `A - B`; None: the treatment-against-control ones")
+
+
+class Analysis(P):
+    """What the report tests: declared contrasts and the primary family (docs/statistics.md)."""
+
+    contrasts: list[Contrast] | None = Field(
+        default=None, description="None: each treatment against each control, and each condition "
+        "against baseline")
+    primary: Primary = Field(default_factory=Primary)
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Level for the Holm procedure")
+    hypotheses: str = Field(default="preregistration/hypotheses.md",
+                            description="The study's hypotheses text (Markdown), locked by prereg")
+
+
+class Capability(P):
+    """The optional capability check: lm-evaluation-harness tasks run on the baseline and each adapter
+    (:mod:`babyctl.capability`, docs/study-design.md)."""
+
+    tasks: list[str] = Field(default_factory=list, description="lm-eval task names; a name with a "
+                             "<task_dir>/<name>.yaml is a local task. Empty: the stage records that nothing ran")
+    task_dir: str = Field(default="capability", description="Local task definitions (YAML + data)")
+    num_fewshot: int = Field(default=0, ge=0)
+    limit: int | None = Field(default=None, gt=0, description="At most this many items per task")
+    batch_size: int = Field(default=8, gt=0)
 
 
 class Phrase(P):
@@ -238,8 +342,12 @@ class Params(P):
     active_substrates: list[Key] = Field(min_length=1, description="The one param that switches")
     conditions: dict[Key, Condition]
     active_conditions: list[Key] = Field(min_length=1)
+    active_prompted: list[Key] = Field(default_factory=list, description="Prompted-only arms (conditions of "
+                                       "kind prompted): evaluated, never trained; not in active_conditions")
     training: Training = Field(default_factory=Training)
     eval: Eval = Field(default_factory=Eval)
+    capability: Capability = Field(default_factory=Capability)
+    analysis: Analysis = Field(default_factory=Analysis)
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
     publish: Publish = Field(default_factory=Publish)
 
@@ -253,4 +361,25 @@ class Params(P):
         for key in self.active_conditions:
             if key not in self.conditions:
                 raise ValueError(f"active_conditions names unknown condition {key!r}")
+        for key in self.active_conditions:
+            if self.conditions[key].kind == "prompted":
+                raise ValueError(f"active_conditions names {key!r}, a prompted condition: the train matrix spans "
+                                 "active_conditions; list prompted arms under active_prompted")
+        for key in self.active_prompted:
+            if key not in self.conditions or self.conditions[key].kind != "prompted":
+                raise ValueError(f"active_prompted names {key!r}, which is not a condition of kind prompted")
+        for key, cond in self.conditions.items():
+            target = self.conditions.get(cond.matches) if cond.matches else None
+            if cond.matches and (target is None or cond.matches == key or target.kind != "trained"):
+                raise ValueError(f"conditions.{key}.matches: {cond.matches!r} is not another trained condition")
+        for c in self.analysis.contrasts or []:
+            for key in (c.condition, c.against):
+                if key != "baseline" and key not in self.conditions:
+                    raise ValueError(f"analysis.contrasts names unknown condition {key!r}")
+            if c.condition == c.against:
+                raise ValueError(f"analysis.contrasts compares {c.condition!r} with itself")
+        for name in self.analysis.primary.contrasts or []:
+            parts = name.split(" - ")
+            if len(parts) != 2 or any(p != "baseline" and p not in self.conditions for p in parts):
+                raise ValueError(f"analysis.primary.contrasts: {name!r} is not 'A - B' with known conditions")
         return self

@@ -390,7 +390,22 @@ def check_leakage(run: Run) -> None:
             run.add(display, line, 1, "BC421", message)
 
 
+def check_prereg(run: Run) -> None:
+    """BC513: the pre-registration lock and the amendments parse, the lock matches its digest, and
+    every amendment names an item of the lock (:mod:`babyctl.prereg`); file:line of the problem."""
+    if run.params is None:
+        return
+    from ..errors import InputError
+    from ..prereg import LOCK, load_amendments, state
+
+    try:
+        load_amendments(run.root)
+        state(run.params, run.root)
+    except InputError as e:
+        run.add(display_path(Path(e.path)) if e.path else LOCK.as_posix(), e.line or 1, 1, "BC513", e.message)
+
+
 #: checks that need every file of the experiment read first (``run_experiment`` runs them, in order)
-EXPERIMENT_CHECKS: list[Callable[[Run], None]] = [check_supersedes, check_leakage]
+EXPERIMENT_CHECKS: list[Callable[[Run], None]] = [check_supersedes, check_leakage, check_prereg]
 
 __all__ = ["EXPERIMENT_CHECKS", "Outcome", "Run", "display_path"]

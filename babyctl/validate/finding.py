@@ -86,6 +86,10 @@ _RULES = [
     Rule("BC106", "duplicate-key", "error",
          "a key that appears twice in one JSON object (JSON readers would silently keep the last value); "
          "every babyctl reader refuses it with the same code", "`{\"coding\": {...}, \"coding\": {...}}`"),
+    Rule("BC107", "generated-provenance", "error",
+         "a `source: generated` example whose `metadata.generator` lacks model, revision, system prompt (or its "
+         "sha256), sampling or date, or whose system prompt does not match its sha256",
+         "`\"source\": \"generated\"` with no `generator`"),
     # --- BC2xx chat structure
     Rule("BC201", "turn-order", "error",
          "turns are not: optional leading system, then user/assistant alternating from user",
@@ -147,6 +151,9 @@ _RULES = [
     Rule("BC512", "review-condition-kind", "error",
          "a review names a condition that is not of kind `review_before_publication`",
          "a review of a `credit` condition"),
+    Rule("BC513", "prereg-invalid", "error",
+         "`preregistration/lock.json` or an `amendments/*.json` record is malformed, edited by hand, or names no lock item",
+         "`\"item\": \"evaluation\"` (the lock has `eval`)"),
     # --- BC6xx stimuli
     Rule("BC601", "duplicate-stimulus-id", "error", "a stimulus id used earlier, in any bank", "`fawn-001` twice"),
     Rule("BC603", "legacy-stimulus-layout", "warning",
@@ -154,6 +161,9 @@ _RULES = [
          "`stimuli/stimuli_normalized.json`"),
     Rule("BC602", "bank-mismatch", "error", "a stimulus's `bank` differs from its file's stem",
          "`\"bank\": \"jailbreak\"` in `fawning.jsonl`"),
+    Rule("BC604", "prefill-trailing-space", "warning",
+         "a stimulus `prefill` that ends in whitespace (BPE tokenizers attach a space to the next word, so the "
+         "model continues from an unusual token)", "`\"prefill\": \"Sure, \"`"),
     # --- BC7xx params.yaml
     Rule("BC701", "params-schema", "error", "params.yaml does not match the `Params` model", "`training: {r: -1}`"),
     Rule("BC702", "params-input-missing", "error", "a condition's input file or folder does not exist",
@@ -163,6 +173,8 @@ _RULES = [
     Rule("BC704", "bad-phrase-pattern", "error", "a `validate.phrases` pattern that is not a valid regex", "`pattern: \"as an (AI\"`"),
     Rule("BC705", "unknown-rule-code", "warning", "`validate.severity` or a phrase names a code that is not registered",
          "`severity: {BC999: off}`"),
+    Rule("BC709", "system-prompt-missing", "error", "a prompted condition's `system_prompt_file` does not exist",
+         "`system_prompt_file: prompts/gone.md`"),
     Rule("BC706", "unknown-bank", "error", "`eval.banks` names a bank with no `stimuli/<bank>.jsonl`", "`banks: [gone]`"),
     Rule("BC707", "tiny-settings-on-8b", "error", "an 8B (Hub) substrate is active with tiny-profile settings "
          "(less than one epoch, `max_new_tokens` < 128, ...): run `babyctl profile 8b`", "`max_new_tokens: 24` with `[hermes]`"),

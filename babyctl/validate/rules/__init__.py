@@ -13,6 +13,7 @@ from typing import Callable
 from ..example import Example, Hit
 from ..settings import Settings
 from .chat import check_escaped_controls, check_turns
+from .generated import check_generated
 from .phrases import check_phrases, check_placeholders
 from .provenance import check_lint_ignore, check_provenance
 
@@ -25,5 +26,6 @@ EXAMPLE_RULES: tuple[ExampleRule, ...] = (
     check_placeholders,      # BC310, BC311
     check_provenance,        # BC103
     check_lint_ignore,       # BC104
+    check_generated,         # BC107
     check_escaped_controls,  # BC006 from JSON escapes
 )

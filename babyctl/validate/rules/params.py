@@ -91,6 +91,9 @@ def check_references(params, root: Path, bad_phrases: list[tuple[int, str]]) -> 
                 hits.append(Hit("BC702", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} does not exist"))
             elif (out := _outside(root, rel)) is not None:
                 hits.append(Hit("BC708", ("conditions", name, "inputs", i), f"condition {name!r} input {rel!r} {out}"))
+        if cond.system_prompt_file and not (root / cond.system_prompt_file).is_file():
+            hits.append(Hit("BC709", ("conditions", name, "system_prompt_file"),
+                            f"condition {name!r} system_prompt_file {cond.system_prompt_file!r} does not exist"))
     for key, sub in params.substrates.items():
         for field in ("local_path", "consent_record"):
             rel = getattr(sub, field)

@@ -1,4 +1,5 @@
-"""BC601/BC602: stimulus ids unique across banks; ``bank`` equals the file's stem."""
+"""BC601/BC602: stimulus ids unique across banks; ``bank`` equals the file's stem. BC604: a prefill
+that ends in whitespace."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,4 +23,7 @@ class StimulusIndex:
         stem = path.name[: -len(".jsonl")] if path.name.endswith(".jsonl") else path.stem
         if stim.bank != stem:
             hits.append(Hit("BC602", ("bank",), f"bank {stim.bank!r} differs from the file's stem {stem!r}"))
+        if stim.prefill and stim.prefill != stim.prefill.rstrip():
+            hits.append(Hit("BC604", ("prefill",), "prefill ends in whitespace: the model would continue from a "
+                            "bare space token; end the prefill on the word (tokenizers attach the space to the next one)"))
         return hits
