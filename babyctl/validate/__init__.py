@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .engine import EXPERIMENT_CHECKS, Outcome, Run, display_path
+from .engine import EXPERIMENT_CHECKS, FOLDERS, Outcome, Run, display_path
 from .finding import RULES, Finding, Rule
 from .loader import read_source
-from .settings import Settings
 
 __all__ = ["Finding", "Outcome", "RULES", "Rule", "run_experiment", "run_paths", "run_staged", "validate_experiment",
            "validate_paths"]
@@ -39,31 +38,22 @@ def run_experiment(root: str | Path = ".", params: str | Path | None = None) -> 
 
     ``params``: the params file (default ``root/params.yaml``); the experiment root is its folder.
     """
+    from . import kinds
+
     params_path = Path(params) if params is not None else Path(root) / "params.yaml"
     root = params_path.parent
     p, src, found = _load_params(params_path)
-    settings, bad = Settings.from_params(p)
-    run = Run(settings, root, p)
+    run = Run(root, p)
     run.findings.extend(found)
     run.seen.add(params_path.absolute())
     if src.ok:
         run.files[src.display] = params_path
-    from . import kinds
-
-    if p is not None:
-        dirs = [(p.curriculum_dir, kinds.CURRICULUM, "curriculum_dir"), (p.consent_dir, kinds.CONSENT, "consent_dir"),
-                (p.stimuli_dir, kinds.STIMULI, "stimuli_dir")]
-    else:
-        dirs = [("curriculum", kinds.CURRICULUM, None), ("consent_records", kinds.CONSENT, None),
-                ("stimuli", kinds.STIMULI, None)]
-    # reviews last: they reference consent records (checked by then); the folder is optional
-    dirs.append((p.reviews_dir if p is not None else "reviews", kinds.REVIEW, None))
-    for rel, kind, key in dirs:
-        folder = root / rel
-        if folder.is_dir():
-            for f in kinds.walk(folder):
+    for key, (_, kind) in FOLDERS.items():
+        rel = run.folder(key)
+        if (root / rel).is_dir():
+            for f in kinds.walk(root / rel):
                 run.check_path(f, kind)
-        elif key is not None:
+        elif p is not None and key != "reviews_dir":  # the reviews folder is optional
             from ..locate import locate, node_tree
 
             line, col = locate(node_tree(src.text()), (key,))
@@ -73,7 +63,7 @@ def run_experiment(root: str | Path = ".", params: str | Path | None = None) -> 
             for rel in cond.inputs:
                 if (root / rel).exists():
                     run.check_path(root / rel, kinds.CURRICULUM)
-        run.check_params_references(src, p, root, bad)
+        run.check_params_references(src, p, root, run.bad_phrases)
         for check in EXPERIMENT_CHECKS:
             check(run)
     return run.finish()
@@ -97,12 +87,9 @@ def run_paths(paths: Iterable[str | Path], params=None, *, root: str | Path | No
             root = root if root is not None else Path(params).resolve().parent
     else:
         p = params
-    settings, _ = Settings.from_params(p)
-    run = Run(settings, Path(root) if root is not None else Path("."), p)
-    for path in paths:
-        path = Path(path)
-        if not path.exists() and not path.is_symlink():
-            run.add(display_path(path), 1, 1, "BC001", "no such file or folder")
+    run = Run(Path(root) if root is not None else Path("."), p)
+    for path in map(Path, paths):
+        if not run.exists(path):
             continue
         before = len(run.files) + len(run.findings)
         run.check_path(path)
@@ -137,29 +124,21 @@ def run_staged(paths: Iterable[str | Path], root: str | Path = ".") -> Outcome:
     from . import kinds
 
     root = Path(root)
-    params_path = root / "params.yaml"
     paths = [Path(x) for x in paths]
-    if not params_path.is_file():
+    if not (root / "params.yaml").is_file():
         return run_paths(paths, root=root)
-    p = _load_params(params_path)[0]
-    settings, _ = Settings.from_params(p)
-    run = Run(settings, root, p)
-    staged = {Path(x).resolve() for x in paths}
-    folders = ((p.consent_dir, p.curriculum_dir, p.stimuli_dir, p.reviews_dir) if p is not None
-               else ("consent_records", "curriculum", "stimuli", "reviews"))
-    for rel in folders:
-        folder = root / rel
-        if folder.is_dir():
-            for f in kinds.walk(folder):
+    run = Run(root, _load_params(root / "params.yaml")[0])
+    staged = {x.resolve() for x in paths}
+    for key in FOLDERS:
+        if (root / run.folder(key)).is_dir():
+            for f in kinds.walk(root / run.folder(key)):
                 if f.resolve() not in staged:
                     run.check_path(f)
     run.findings.clear()  # the rest of the study is context here, not what is being committed
     run.files.clear()
     run.examples = run.stimuli = 0
     for path in paths:
-        if not path.exists() and not path.is_symlink():
-            run.add(display_path(path), 1, 1, "BC001", "no such file or folder")
-            continue
-        run.seen.discard(Path(os.path.abspath(path)))
-        run.check_path(path)
+        if run.exists(path):
+            run.seen.discard(Path(os.path.abspath(path)))
+            run.check_path(path)
     return run.finish()

@@ -11,7 +11,7 @@ import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator
 
 from . import kinds
 from .example import Hit, col_of, parse_example
@@ -19,7 +19,7 @@ from .finding import Finding
 from .loader import Line, Source, finding, read_lines, read_source
 from .rules import EXAMPLE_RULES
 from .rules.contamination import LeakageIndex
-from .rules.duplicates import DuplicateIndex, Features, features
+from .rules.duplicates import DuplicateIndex, features
 from .rules.stimuli import StimulusIndex
 from .schema import json_problems, validate_json_text
 from .settings import Settings
@@ -63,37 +63,48 @@ def display_path(path: Path) -> str:
     return p.as_posix()
 
 
+#: the study's data folders: params key -> (folder when there is no params, kind); reviews last,
+#: since they reference consent records
+FOLDERS = {"curriculum_dir": ("curriculum", kinds.CURRICULUM), "consent_dir": ("consent_records", kinds.CONSENT),
+           "stimuli_dir": ("stimuli", kinds.STIMULI), "reviews_dir": ("reviews", kinds.REVIEW)}
+
+
 class Run:
     """One validate run: shared state across files (duplicate and id indexes, consent cache)."""
 
-    def __init__(self, settings: Settings, root: Path, params=None):
-        self.settings = settings
+    def __init__(self, root: Path, params=None):
+        self.settings, self.bad_phrases = Settings.from_params(params)
         self.root = root
         self.params = params
         self.findings: list[Finding] = []
         self.files: dict[str, Path] = {}
         self.examples = 0
         self.stimuli = 0
-        self.dups = DuplicateIndex(threshold=settings.near_duplicate_threshold)
+        self.dups = DuplicateIndex(threshold=self.settings.near_duplicate_threshold)
         self.stims = StimulusIndex()
         self.contam = None  # ContaminationIndex of the experiment's stimuli, loaded at the first example
         self.split = False  # a condition has a validation split: first turns are kept for BC421
         self.leak = LeakageIndex()
-        self.consents: dict[Path, tuple[str, object]] = {}  # absolute path -> (display, record or None)
-        self.consent_src: dict[Path, Source] = {}
+        self.consents: dict[Path, tuple[Source, object]] = {}  # absolute path -> (source, record or None)
         self._consent_by_id: dict | None = None
         self.ignores: dict[tuple[str, int], frozenset[str]] = {}  # (display, line) -> lint_ignore
         self.seen: set[Path] = set()
-        if params is not None:
-            self.dirs = {Path(params.curriculum_dir).name: kinds.CURRICULUM, Path(params.consent_dir).name: kinds.CONSENT,
-                         Path(params.stimuli_dir).name: kinds.STIMULI, Path(params.reviews_dir).name: kinds.REVIEW}
-        else:
-            self.dirs = {"curriculum": kinds.CURRICULUM, "consent_records": kinds.CONSENT, "stimuli": kinds.STIMULI,
-                         "reviews": kinds.REVIEW}
+        self.dirs = {Path(self.folder(key)).name: kind for key, (_, kind) in FOLDERS.items()}
+
+    def folder(self, key: str) -> str:
+        """The study folder ``key`` of :data:`FOLDERS` (relative to the root)."""
+        return getattr(self.params, key) if self.params is not None else FOLDERS[key][0]
 
     # --- reporting --------------------------------------------------------------------------------
     def add(self, path: str, line: int, col: int, code: str, message: str, severity: str | None = None) -> None:
         self.findings.append(finding(path, line, col, code, message, severity))
+
+    def exists(self, path: Path) -> bool:
+        """True when ``path`` (given by the caller) exists, else BC001."""
+        if path.exists() or path.is_symlink():
+            return True
+        self.add(display_path(path), 1, 1, "BC001", "no such file or folder")
+        return False
 
     def add_json_hits(self, display: str, text: str, hits: Iterable[Hit], first_line: int = 1) -> None:
         """Locate ``hits`` in JSON ``text`` (a document, or one JSONL line numbered ``first_line``)."""
@@ -104,15 +115,6 @@ class Run:
             if h.needle:
                 col = col_of(text, h.loc, h.needle, h.nth)
             self.add(display, first_line + line - 1, col, h.code, h.message, h.severity)
-
-    def add_yaml_hits(self, src: Source, hits: list[Hit]) -> None:
-        from ..locate import locate, node_tree
-
-        if hits:
-            tree = node_tree(src.text())
-            for h in hits:
-                line, col = locate(tree, h.loc)
-                self.add(src.display, line, col, h.code, h.message, h.severity)
 
     # --- dispatch ---------------------------------------------------------------------------------
     def check_path(self, path: Path, kind: str | None = None) -> None:
@@ -164,12 +166,12 @@ class Run:
         elif kind == kinds.STIMULI:
             self.check_stimuli(path, display, lines)
         else:  # rare: read whole, as a document would be
-            texts = [line.text for line in lines]
+            lines = list(lines)
             try:
                 data = path.read_bytes()
             except OSError:
                 data = b""
-            self.check_unknown(Source(path, display, data, texts))
+            self.check_unknown(Source(path, display, data, [line.text for line in lines]), lines)
 
     def _items(self, display: str, lines: Iterable[Line]) -> Iterator[Line]:
         """The lines worth parsing: undecodable ones skipped (reported already), blank ones reported."""
@@ -183,25 +185,32 @@ class Run:
 
     # --- curriculum -------------------------------------------------------------------------------
     def check_curriculum(self, display: str, lines: Iterable[Line]) -> None:
-        """Each line is examined (:func:`examine`), then fed to the duplicate index, in file order."""
+        """Each line through the model (:func:`parse_example`) and :data:`EXAMPLE_RULES`, then fed to
+        the duplicate index, in file order."""
         for line in self._items(display, lines):
-            found, ignore, feat = examine(display, self.settings, line)
-            self.findings += found
-            if feat is None:
+            number = line.number
+            problems, ex = parse_example(display, number, line.text, line.control)
+            for p in problems:
+                self.add(display, number, p.col, p.code, p.message)
+            if ex is None:
                 continue
+            for rule in EXAMPLE_RULES:
+                for h in rule(ex, self.settings):
+                    self.add(display, number, col_of(line.text, h.loc, h.needle, h.nth), h.code, h.message, h.severity)
             self.examples += 1
-            if ignore:
-                self.ignores[(display, line.number)] = ignore
-            for h in self.dups.add(display, line.number, feat):
-                self.add(display, line.number, col_of(line.text, h.loc), h.code, h.message, h.severity)
+            if ex.ignore:
+                self.ignores[(display, number)] = ex.ignore
+            feat = features(ex)
+            for h in self.dups.add(display, number, feat):
+                self.add(display, number, col_of(line.text, h.loc), h.code, h.message, h.severity)
             if self.contam is None:
                 self._start_turn_checks()
             if self.contam or self.split:
                 turns = " ".join(feat.words).split("\x00")  # the user/assistant turns, case-folded
                 for h in self.contam.check(turns) if self.contam else ():
-                    self.add(display, line.number, 1, h.code, h.message, h.severity)
+                    self.add(display, number, 1, h.code, h.message, h.severity)
                 if self.split:
-                    self.leak.add(display, line.number, turns[0])
+                    self.leak.add(display, number, turns[0])
 
     def _start_turn_checks(self) -> None:
         """BC420/BC421 run only in an experiment run: with stimuli to compare against, or a condition
@@ -244,33 +253,23 @@ class Run:
             self.add_json_hits(display, text, self.stims.add(path, display, number, obj), first_line=number)
 
     # --- JSON documents ---------------------------------------------------------------------------
-    def check_consent(self, src: Source):
-        """Validate a consent record file; returns the record (or None). Cached per file."""
+    def check_consent(self, src: Source) -> None:
+        """Validate a consent record file, once; :attr:`consents` keeps its source and record (or None)."""
         from ..schemas.consent import ConsentRecord
         from .rules.consent import check_brief
 
         key = Path(os.path.abspath(src.path))
         if key in self.consents:
-            return self.consents[key][1]
+            return
         record = None
-        self.consent_src[key] = src
-        if src.decodable and src.data is not None and src.data.strip():
+        if src.decodable and src.data.strip():
             text = src.text()
             record, problems = validate_json_text(text, ConsentRecord)
             for p in problems:
                 self.add(src.display, p.line, p.col, p.code, p.message)
             if record is not None:
                 self.add_json_hits(src.display, text, check_brief(record, experiment_root_of(src.path, self.root)))
-        self.consents[key] = (src.display, record)
-        return record
-
-    def load_consent(self, path: Path) -> tuple[str, object]:
-        """``(display, record or None)`` for the record at ``path``, checking the file once."""
-        key = Path(os.path.abspath(path))
-        if key not in self.consents:
-            self.check_path(path, kinds.CONSENT)
-            self.consents.setdefault(key, (display_path(path), None))
-        return self.consents[key]
+        self.consents[key] = (src, record)
 
     def consent_index(self) -> dict:
         """Consent records by id: those this run checked, plus the consent folder's (parsed once,
@@ -283,7 +282,7 @@ class Run:
         for _, rec in self.consents.values():
             if rec is not None:
                 index.setdefault(rec.id, rec)
-        folder = self.root / (self.params.consent_dir if self.params is not None else "consent_records")
+        folder = self.root / self.folder("consent_dir")
         if folder.is_dir():
             for path in kinds.walk(folder):
                 if path.suffix != ".json" or Path(os.path.abspath(path)) in self.consents:
@@ -299,16 +298,16 @@ class Run:
     def check_review(self, src: Source) -> None:
         """A review record (BC102 located by line) and what it references (BC510-BC512)."""
         from ..schemas.review import ReviewRecord
-        from .rules.reviews import check_reference
+        from .rules.consent import check_review as check
 
-        if not (src.decodable and src.data is not None and src.data.strip()):
+        if not (src.decodable and src.data.strip()):
             return
         text = src.text()
         review, problems = validate_json_text(text, ReviewRecord)
         for p in problems:
             self.add(src.display, p.line, p.col, p.code, p.message)
         if review is not None:
-            self.add_json_hits(src.display, text, check_reference(review, self.consent_index()))
+            self.add_json_hits(src.display, text, check(review, self.consent_index()))
 
     def check_params_file(self, src: Source) -> None:
         """A params file among the paths checked: validated, then its references."""
@@ -322,29 +321,34 @@ class Run:
     def check_params_references(self, src: Source, params, root: Path, bad_phrases) -> None:
         """Everything params points at (located in params.yaml), and each consent record it
         references: coded, for its substrate, covering what is active (located in the record)."""
+        from ..locate import locate, node_tree
         from .rules.consent import check_chain_head, check_reference
         from .rules.params import check_references
 
         hits, refs = check_references(params, root, bad_phrases)
-        self.add_yaml_hits(src, hits)
+        tree = node_tree(src.text()) if hits else None
+        for h in hits:
+            line, col = locate(tree, h.loc)
+            self.add(src.display, line, col, h.code, h.message, h.severity)
         for ref in refs:
-            display, record = self.load_consent(ref.path)
+            key = Path(os.path.abspath(ref.path))
+            if key not in self.consents:
+                self.check_path(ref.path, kinds.CONSENT)
+            rec_src, record = self.consents.get(key, (None, None))
             if record is None:
                 continue  # the record's own findings say why
-            rec_src = self.consent_src[Path(os.path.abspath(ref.path))]
-            self.add_json_hits(display, rec_src.text(),
+            self.add_json_hits(rec_src.display, rec_src.text(),
                                check_reference(ref.key, record, active=ref.active, conditions=ref.conditions)
                                + check_chain_head(ref.key, record, self.consent_index(), active=ref.active,
                                                   conditions=ref.conditions))
 
-    def check_unknown(self, src: Source) -> None:
-        """Encoding and syntax only, for files whose kind cannot be told."""
+    def check_unknown(self, src: Source, lines: list[Line] | None = None) -> None:
+        """Encoding and syntax only, for files whose kind cannot be told (``lines``: a JSONL file's)."""
         self.add(src.display, 1, 1, "BC105", "cannot tell what this file is (curriculum, consent record, "
                  "review record, stimuli or params); checked encoding and JSON syntax only")
-        if not src.decodable or src.data is None or not src.data.strip():
+        if not src.decodable or not src.data.strip():
             return
-        if src.path.suffix == ".jsonl":
-            lines = [Line(n, t) for n, t in enumerate(src.texts, 1)]
+        if lines is not None:
             for number, text, _ in self._items(src.display, lines):
                 for p in json_problems(text):
                     self.add(src.display, number + p.line - 1, p.col, p.code, p.message)
@@ -360,38 +364,14 @@ class Run:
         return Outcome(self.settings.resolve(found), self.files, self.examples, self.stimuli)
 
 
-class Examined(NamedTuple):
-    """One curriculum line examined: its findings (located), and when it is an example, its
-    ``lint_ignore`` codes and what the duplicate index needs."""
-
-    findings: list[Finding]
-    ignore: frozenset[str] | None = None
-    features: Features | None = None
-
-
-def examine(display: str, settings: Settings, line: Line) -> Examined:
-    """Every per-line check of a curriculum line: the model, then :data:`EXAMPLE_RULES`.
-    Depends on nothing but its arguments."""
-    problems, ex = parse_example(display, line.number, line.text, line.control)
-    found = [finding(display, line.number, p.col, p.code, p.message) for p in problems]
-    if ex is None:
-        return Examined(found)
-    for rule in EXAMPLE_RULES:
-        for h in rule(ex, settings):
-            found.append(finding(display, line.number, ex.col(h.loc, h.needle, h.nth), h.code, h.message, h.severity))
-    return Examined(found, ex.ignore, features(ex))
-
-
 def check_supersedes(run: Run) -> None:
     """BC509: a consent record's ``supersedes`` names no record id among those checked."""
     from .rules.consent import check_supersedes as check
 
-    records = {}
-    for key, (display, rec) in run.consents.items():
-        if rec is not None:
-            records[rec.id] = (key, display, rec)
-    for key, display, rec in records.values():
-        run.add_json_hits(display, run.consent_src[key].text(), check(rec, set(records)))
+    records = {rec.id: src for src, rec in run.consents.values() if rec is not None}
+    for src, rec in run.consents.values():
+        if rec is not None and records[rec.id] is src:
+            run.add_json_hits(src.display, src.text(), check(rec, set(records)))
 
 
 def check_leakage(run: Run) -> None:

@@ -40,10 +40,6 @@ class Example:
     ignore: frozenset[str]  # metadata.lint_ignore
     raw_control: bool = False  # the raw line holds a control character (reported as BC006 already)
 
-    def col(self, loc: tuple, needle: str | None = None, nth: int = 0) -> int:
-        """1-based column of ``loc`` (or of the ``nth`` ``needle`` at/after it) in the raw line."""
-        return col_of(self.raw, loc, needle, nth)
-
 
 def col_of(raw: str, loc: tuple, needle: str | None = None, nth: int = 0) -> int:
     """1-based column of ``loc`` (or of the ``nth`` occurrence of ``needle`` at/after it) in the
@@ -73,15 +69,12 @@ def parse_example(path: str, number: int, text: str, raw_control: bool = False) 
         return problems, _best_effort_example(path, number, text, raw_control)
     problems = json_problems(text)
     meta = None
-    ignore = _NO_CODES
+    ignore = frozenset()
     if obj.metadata is not None:
         meta = {**obj.metadata.__dict__, **(obj.metadata.__pydantic_extra__ or {})}
         if meta["lint_ignore"]:
             ignore = frozenset(meta["lint_ignore"])
     return problems, Example(path, number, text, [(m.role, m.content) for m in obj.messages], meta, ignore, raw_control)
-
-
-_NO_CODES: frozenset[str] = frozenset()
 
 
 def _best_effort_example(path: str, line: int, text: str, raw_control: bool) -> Example | None:

@@ -3,6 +3,7 @@ from its place in the experiment and, failing that, its content."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 CURRICULUM, CONSENT, STIMULI, PARAMS, UNKNOWN = "curriculum", "consent", "stimuli", "params", "unknown"
@@ -54,19 +55,11 @@ def expected_suffix(kind: str) -> tuple[str, ...]:
 
 
 def walk(folder: Path) -> list[Path]:
-    """Files under ``folder`` that validate checks (.jsonl, .json, params.yaml), sorted; hidden folders skipped."""
+    """Files under ``folder`` that validate checks (.jsonl, .json, params.yaml), sorted; hidden folders
+    skipped. A symlink is listed as a file (its checks say where it leads), never followed."""
     out = []
-    stack = [folder]
-    while stack:
-        d = stack.pop()
-        try:
-            entries = list(d.iterdir())
-        except OSError:
-            continue
-        for e in entries:
-            if e.is_dir() and not e.is_symlink():
-                if e.name not in _SKIP_DIRS and not e.name.startswith("."):
-                    stack.append(e)
-            elif e.suffix in SUFFIXES or e.name in PARAMS_NAMES:
-                out.append(e)
+    for d, dirs, files in os.walk(folder):
+        links = [n for n in dirs if os.path.islink(os.path.join(d, n))]
+        dirs[:] = [n for n in dirs if n not in links and n not in _SKIP_DIRS and not n.startswith(".")]
+        out += [Path(d, n) for n in files + links if Path(n).suffix in SUFFIXES or n in PARAMS_NAMES]
     return sorted(out)

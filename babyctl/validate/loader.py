@@ -2,10 +2,8 @@
 
 Every problem with the file itself (missing, a directory, a dangling symlink, unreadable,
 empty, a BOM, line endings, invalid UTF-8, control characters, a huge line) becomes a
-:class:`~babyctl.validate.finding.Finding`; the caller gets whatever could still be read.
-JSONL files are read line by line (:func:`read_lines`: memory stays flat on big files); JSON
-and YAML documents whole (:func:`read_source`). Both decode lines with :func:`decode`.
-Nothing here writes to the files.
+:class:`~babyctl.validate.finding.Finding`; the caller gets whatever could still be read:
+JSONL line by line (:func:`read_lines`, flat memory), JSON and YAML whole (:func:`read_source`).
 """
 from __future__ import annotations
 
@@ -92,15 +90,27 @@ def check_path(path: Path, display: str, *, missing_code: str = "BC001") -> Find
     return None
 
 
+def _open(path: Path, display: str, found: list[Finding]):
+    """``path`` opened for binary reading, or None (the reason appended to ``found``)."""
+    problem = check_path(path, display)
+    if problem:
+        found.append(problem)
+        return None
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        found.append(finding(display, 1, 1, "BC012", f"cannot read: {e.strerror}"))
+        return None
+
+
 def read_source(path: Path, display: str) -> Source:
     """Read ``path`` whole and split it into decoded lines, collecting file-level findings."""
     src = Source(path=path, display=display)
-    problem = check_path(path, display)
-    if problem:
-        src.findings.append(problem)
+    f = _open(path, display, src.findings)
+    if f is None:
         return src
     try:
-        with open(path, "rb") as f:
+        with f:
             src.data = f.read()
     except OSError as e:
         src.findings.append(finding(display, 1, 1, "BC012", f"cannot read: {e.strerror}"))
@@ -112,14 +122,8 @@ def read_source(path: Path, display: str) -> Source:
 def read_lines(path: Path, display: str, found: list[Finding]) -> Iterator[Line] | None:
     """The lines of ``path`` one at a time (see :func:`decode`), or None when it cannot be
     opened (the reason is appended to ``found``). The file is closed when the lines run out."""
-    problem = check_path(path, display)
-    if problem:
-        found.append(problem)
-        return None
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        found.append(finding(display, 1, 1, "BC012", f"cannot read: {e.strerror}"))
+    f = _open(path, display, found)
+    if f is None:
         return None
 
     def lines() -> Iterator[Line]:
@@ -133,7 +137,8 @@ def decode(raw_lines: Iterable[bytes], display: str, found: list[Finding]) -> It
     """Decode raw lines (each up to and including its ``\\n``), numbered from 1. Per line:
     BC002 (invalid UTF-8), BC006 (control character), BC009 (too long); once the lines run
     out: BC003 (BOM), BC007 (empty), BC004/BC005 (line endings), appended to ``found``."""
-    size = lf = crlf = cr = ends = 0
+    size = ends = 0
+    counts = {b"\n": 0, b"\r\n": 0, b"\r": 0}
     first_end = odd = None
     blank = True
     for number, raw in enumerate(raw_lines, 1):
@@ -145,21 +150,13 @@ def decode(raw_lines: Iterable[bytes], display: str, found: list[Finding]) -> It
         size += len(raw)
         if blank and not raw.isspace() and raw:
             blank = False
-        if b"\r" in raw:  # count endings the way a reader splitting on \r\n, \n and \r sees them
-            pairs = raw.count(b"\r\n")
-            crlf += pairs
-            lf += raw.count(b"\n") - pairs
-            cr += raw.count(b"\r") - pairs
-            for m in _ENDING.finditer(raw):
-                ends += 1
-                first_end = first_end or m.group()
-                if odd is None and m.group() != first_end:
-                    odd = ends
-        elif raw.endswith(b"\n"):
-            lf += 1
+        # count endings the way a reader splitting on \r\n, \n and \r sees them
+        endings = _ENDING.findall(raw) if b"\r" in raw else [b"\n"] if raw.endswith(b"\n") else []
+        for end in endings:
+            counts[end] += 1
             ends += 1
-            first_end = first_end or b"\n"
-            if odd is None and first_end != b"\n":
+            first_end = first_end or end
+            if odd is None and end != first_end:
                 odd = ends
         body = raw[:-1] if raw.endswith(b"\n") else raw
         if body.endswith(b"\r"):
@@ -167,14 +164,14 @@ def decode(raw_lines: Iterable[bytes], display: str, found: list[Finding]) -> It
         yield _decode_line(number, body, display, found)
     if blank:
         found.append(finding(display, 1, 1, "BC007", "empty file" if not size else "file has only whitespace"))
-    kinds = [(name, n) for name, n in (("LF", lf), ("CRLF", crlf), ("CR", cr)) if n]
+    kinds = [(name, counts[end]) for name, end in (("LF", b"\n"), ("CRLF", b"\r\n"), ("CR", b"\r")) if counts[end]]
     if len(kinds) > 1:
-        counts = ", ".join(f"{n} {name}" for name, n in kinds)
-        found.append(finding(display, odd or 1, 1, "BC005", f"mixed line endings ({counts})"))
+        mixed = ", ".join(f"{n} {name}" for name, n in kinds)
+        found.append(finding(display, odd or 1, 1, "BC005", f"mixed line endings ({mixed})"))
     elif kinds and kinds[0][0] == "CRLF":
-        found.append(finding(display, 1, 1, "BC004", f"CRLF line endings ({crlf} lines)"))
+        found.append(finding(display, 1, 1, "BC004", f"CRLF line endings ({kinds[0][1]} lines)"))
     elif kinds and kinds[0][0] == "CR":
-        found.append(finding(display, 1, 1, "BC005", f"lone CR line endings ({cr})"))
+        found.append(finding(display, 1, 1, "BC005", f"lone CR line endings ({kinds[0][1]})"))
 
 
 def _decode_line(number: int, raw: bytes, display: str, found: list[Finding]) -> Line:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Callable, TextIO
 
 from .engine import Outcome
@@ -29,18 +30,10 @@ def text(outcome: Outcome, out: TextIO, err: TextIO) -> None:
 
 
 def as_dict(outcome: Outcome) -> dict:
-    return {
-        "findings": [f.as_dict() for f in outcome.findings],
-        "counts": counts(outcome),
-    }
-
-
-def counts(outcome: Outcome) -> dict:
-    by_code: dict[str, int] = {}
-    for f in outcome.findings:
-        by_code[f.code] = by_code.get(f.code, 0) + 1
-    return {"errors": outcome.errors, "warnings": outcome.warnings, "files": len(outcome.files),
-            "examples": outcome.examples, "stimuli": outcome.stimuli, "by_code": dict(sorted(by_code.items()))}
+    by_code = Counter(f.code for f in outcome.findings)
+    counts = {"errors": outcome.errors, "warnings": outcome.warnings, "files": len(outcome.files),
+              "examples": outcome.examples, "stimuli": outcome.stimuli, "by_code": dict(sorted(by_code.items()))}
+    return {"findings": [f.as_dict() for f in outcome.findings], "counts": counts}
 
 
 def json_(outcome: Outcome, out: TextIO, err: TextIO) -> None:

@@ -48,7 +48,7 @@ def _unique(pairs: list) -> None:
 def json_problems(text: str) -> list[Problem]:
     """BC101 where JSON ``text`` is invalid, else BC106 for the first key that appears twice in
     one object (the models and the json module keep the last value silently), else none."""
-    from ..documents import DUPLICATE_KEY_CODE, find_duplicate_key
+    from ..documents import DUPLICATE_KEY_CODE, _position, find_duplicate_key
 
     for hook in (_unique, None):  # without the hook: is a text with a duplicate valid otherwise?
         try:
@@ -69,10 +69,6 @@ def json_problems(text: str) -> list[Problem]:
     where = f"col {col0}" if line0 == line else f"line {line0}, col {col0}"
     return [Problem(line, col, DUPLICATE_KEY_CODE,
                     f"duplicate key {json.dumps(key)} (first at {where}); JSON readers would keep the last value")]
-
-
-def _position(text: str, offset: int) -> tuple[int, int]:
-    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def validate_json_text(text: str, model: type[BaseModel]) -> tuple[Any | None, list[Problem]]:

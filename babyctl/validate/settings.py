@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .finding import RULES, Finding, default_severity
+from .finding import RULES, Finding
 
 _A = "['\u2019]"  # straight or curly apostrophe
 _AI = r"(?:ai|a\.i\.|artificial intelligence|(?:large )?language model|llm|chatbot|ai (?:language )?model|ai assistant)"
@@ -111,5 +111,3 @@ class Settings:
         out.sort()
         return out
 
-
-__all__ = ["DEFAULT_PHRASES", "Phrase", "Settings", "default_severity"]

@@ -1,22 +1,10 @@
 """Validate's rules, one module per family (codes in :data:`babyctl.validate.finding.RULES`).
 
-How to add a rule (see docs/validate.md, "Adding a rule"):
-
-1. Register its code in :data:`babyctl.validate.finding.RULES` (``BC`` + family digit + two
-   digits; the rule table in docs/validate.md is checked against it by a test).
-2. Write it where its input is:
-
-   * **one curriculum example** -> a function ``(ex: Example, settings: Settings) -> list[Hit]``
-     in a module here, listed in :data:`EXAMPLE_RULES`. A :class:`~babyctl.validate.example.Hit`
-     names a key path in the line (and optionally the matched text, for the column).
-   * **across examples or files** (duplicates, contamination, leakage) -> an index object fed
-     by :meth:`babyctl.validate.engine.Run.check_curriculum` (see :mod:`.duplicates`), or a
-     check run once every file is read, listed in :data:`babyctl.validate.engine.EXPERIMENT_CHECKS`.
-   * **a document** (consent record, review, stimulus, params) -> a function returning Hits for
-     the parsed model, called from the engine's ``check_<kind>`` method.
-
-Rules return :class:`Hit` records and never import the engine; the engine locates each hit
-(``path:line:col``), applies ``lint_ignore`` and the severity settings, and reports.
+A rule on one curriculum example is a function ``(ex: Example, settings: Settings) -> list[Hit]``
+listed in :data:`EXAMPLE_RULES`; rules across files are indexes fed by the engine or
+:data:`babyctl.validate.engine.EXPERIMENT_CHECKS`; document rules are called from the engine's
+``check_<kind>`` methods. Rules return :class:`Hit` records and never import the engine, which
+locates, filters and reports them. How to add one: docs/validate.md, "To add a rule".
 """
 from __future__ import annotations
 

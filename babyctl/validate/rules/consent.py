@@ -1,4 +1,5 @@
-"""BC5xx: consent records referenced by params exist, are coded and cover what is active.
+"""BC5xx: consent records referenced by params exist, are coded and cover what is active; the
+references of publication reviews (BC510-BC512).
 
 Coverage is decided by :func:`babyctl.consent.refusals` (the one place that
 decides it), so validate warns early about what the train gate would refuse.
@@ -10,7 +11,10 @@ from pathlib import Path
 from ...consent import refusals
 from ...fsutil import sha256_file
 from ...schemas.consent import ConsentRecord
+from ...schemas.review import ReviewRecord
 from ..example import Hit
+
+REVIEW_KIND = "review_before_publication"
 
 
 def check_brief(record: ConsentRecord, root: Path) -> list[Hit]:
@@ -81,3 +85,24 @@ def check_chain_head(key: str, record: ConsentRecord, index: dict[str, ConsentRe
         reasons.update(refusals(head, substrate=key, purpose="fine_tuning", condition=cond))
     return [Hit("BC508", ("id",), f"active substrate {key!r}: params names {record.id!r}, but {head.id!r} "
                 f"supersedes it and governs: {r}") for r in sorted(reasons)]
+
+
+def check_review(review: ReviewRecord, records: dict[str, ConsentRecord]) -> list[Hit]:
+    """Hits (located in the review) for the consent record and condition ``review`` names, given
+    consent records by id; the condition must be of kind ``review_before_publication`` (the only
+    kind a review satisfies)."""
+    record = records.get(review.consent_record)
+    if record is None:
+        known = ", ".join(sorted(records)) or "none"
+        return [Hit("BC510", ("consent_record",),
+                 f"consent_record {review.consent_record!r} names no consent record (known ids: {known})")]
+    cond = next((c for c in record.conditions if c.id == review.condition), None)
+    if cond is None:
+        ids = ", ".join(c.id for c in record.conditions) or "none"
+        return [Hit("BC511", ("condition",),
+                 f"consent record {record.id!r} has no condition {review.condition!r} (its conditions: {ids})")]
+    if cond.kind != REVIEW_KIND:
+        return [Hit("BC512", ("condition",),
+                 f"condition {cond.id!r} of {record.id!r} is of kind {cond.kind!r}; a review can only satisfy a "
+                 f"{REVIEW_KIND!r} condition")]
+    return []

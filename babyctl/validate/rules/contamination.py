@@ -72,8 +72,6 @@ class ContaminationIndex:
 
     def check(self, turns: list[str]) -> list[Hit]:
         """BC420 hits for one curriculum example's user/assistant turns (each prompt once per example)."""
-        if not self.prompts and not self.short:
-            return []
         hits, done = [], set()
         for i, content in enumerate(turns):
             text = norm(content)
@@ -196,8 +194,6 @@ class LeakageIndex:
         out = []
         for d in displays:
             for text, line in self.first_user.get(d, []):
-                if not text:
-                    continue
                 if text in seen:
                     fd, fl = seen[text]
                     out.append((d, line, f"condition {condition!r} splits off validation examples, and this prompt is "

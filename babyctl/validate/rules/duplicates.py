@@ -39,9 +39,7 @@ _CHARS = 0x110000  # code points (a str holds any, surrogates included)
 @dataclass
 class DuplicateIndex:
     """Feed examples in file order with :meth:`add`; each returns its hits against earlier ones.
-
-    For the near-duplicate search it keeps, per example (by number, in lists): its place, its
-    sketch (packed, 8 bytes a value) and its words (one character each, :meth:`_encode`)."""
+    Per example (by number, in lists): its place, sketch (packed) and words (:meth:`_encode`)."""
 
     threshold: float = 0.9
     _exact: dict[int, tuple[str, int]] = field(default_factory=dict)
@@ -155,7 +153,7 @@ class Features(NamedTuple):
 
     id: str | None  # metadata.id
     key: int  # the exact-duplicate key: a hash of the roles and the normalised turns
-    words: list[str]  # features_text's words
+    words: list[str]  # the words of the user/assistant turns, case-folded, with "\x00" between turns
     sketch: list[int] | None  # None: too short for the near-duplicate search
 
 
@@ -164,15 +162,10 @@ def features(ex: Example) -> Features:
     ex_id = meta.get("id") if meta is not None else None
     roles = tuple(r for r, _ in ex.messages)
     system = " ".join(" ".join(c for r, c in ex.messages if r == "system").casefold().split())
-    text = features_text(ex.messages)
+    text = " \x00 ".join([c for r, c in ex.messages if r != "system"]).casefold()  # turn boundaries kept
     words = text.split()
     key = hash((roles, system, " ".join(words)))
     return Features(ex_id if isinstance(ex_id, str) and ex_id else None, key, words, _sketch(text))
-
-
-def features_text(messages: list[tuple[str, str]]) -> str:
-    """The user/assistant turns, case-folded, joined by `` \\x00 `` (keeps turn boundaries)."""
-    return " \x00 ".join([c for r, c in messages if r != "system"]).casefold()
 
 
 def _sketch(text: str) -> list[int] | None:

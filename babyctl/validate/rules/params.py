@@ -38,11 +38,11 @@ def parse_params(src: Source) -> tuple[object | None, list[Finding]]:
     from ...schemas.params import Params
 
     out: list[Finding] = []
-    if src.ok and src.decodable and src.data is not None and not src.data.strip():
+    if not src.decodable:  # the loader's findings say why
+        return None, out
+    if not src.data.strip():
         out.append(finding(src.display, 1, 1, "BC701", "params must be a YAML mapping: the file is empty "
                            "(the pipeline cannot run without study, substrates and conditions)"))
-        return None, out
-    if not src.ok or not src.decodable or src.data is None:
         return None, out
     text = src.text()
     try:

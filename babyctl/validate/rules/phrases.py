@@ -32,6 +32,7 @@ _TODO = re.compile(r"\b(?:TODO|TBD|FIXME)\b")
 _TEMPLATE_TURN = re.compile(r"\btemplates?\b|\bswap in\b|\bfill (?:it |them |this )?in\b|\bfill-in\b", re.IGNORECASE)
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 _EXEMPT = {"sic", "sic!", "...", "\u2026", "x", " "}
+_WHAT = {"BC310": "unfilled placeholder in", "BC311": "template marker left in", "BC312": "citation markup left in"}
 _CITE = re.compile(r"^\s*cite(?:_start|_end|\s*:\s*[\d,\s-]+)\s*$", re.IGNORECASE)
 #: quoted spans on one line: "...", “...”, and '...' only when it opens after a space/start
 _QUOTED = re.compile(r'"[^"\n]{1,400}"|\u201c[^\u201d\n]{1,400}\u201d|(?:(?<=\s)|^)\'[^\'\n]{2,400}\'(?=[\s.,;:!?)]|$)')
@@ -101,30 +102,22 @@ def check_placeholders(ex: Example, settings: Settings | None = None) -> list[Hi
         text = _CODE.sub(lambda m: " " * len(m.group()), content) if "`" in content else content
         loc = ("messages", i, "content")
         template_turn = None
+        found = []  # (code, match)
         for m in _BRACKET.finditer(text):
             inner = m.group(1)
-            nth = content.count(m.group(), 0, m.start())
             if _CITE.match(inner):
-                hits.append(Hit("BC312", loc, f'citation markup left in an assistant turn: "{m.group()}"', None,
-                                m.group(), nth))
+                found.append(("BC312", m))
+            elif _MARKER_WORD.match(inner):
+                found.append(("BC311", m))
+            elif inner.strip().lower() in _EXEMPT or inner.strip().replace(",", "").replace(" ", "").isdigit():
                 continue
-            if _MARKER_WORD.match(inner):
-                hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None,
-                                m.group(), nth))
-                continue
-            if inner.strip().lower() in _EXEMPT or inner.strip().replace(",", "").replace(" ", "").isdigit():
-                continue
-            if not inner[:1].islower():
-                continue
-            if template_turn is None:
-                template_turn = bool(_TEMPLATE_TURN.search(content))
-            if not template_turn:
-                hits.append(Hit("BC310", loc, f'unfilled placeholder in an assistant turn: "{m.group()}"', None,
-                                m.group(), nth))
-        for m in _BRACES.finditer(text):
-            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group(),
-                            content.count(m.group(), 0, m.start())))
-        for m in _TODO.finditer(text):
-            hits.append(Hit("BC311", loc, f'template marker left in an assistant turn: "{m.group()}"', None, m.group(),
+            elif inner[:1].islower():
+                if template_turn is None:
+                    template_turn = bool(_TEMPLATE_TURN.search(content))
+                if not template_turn:
+                    found.append(("BC310", m))
+        found += [("BC311", m) for rx in (_BRACES, _TODO) for m in rx.finditer(text)]
+        for code, m in found:
+            hits.append(Hit(code, loc, f'{_WHAT[code]} an assistant turn: "{m.group()}"', None, m.group(),
                             content.count(m.group(), 0, m.start())))
     return hits
