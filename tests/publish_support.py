@@ -109,6 +109,13 @@ def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess:
                           text=True, check=True)
 
 
+def hub_env(url: str, exp: Path, token: str) -> dict:
+    """Environment for the real huggingface_hub client against a loopback Hub at ``url`` (LFS path:
+    the loopback server does not speak Xet); its cache beside the experiment ``exp``."""
+    return {"HF_ENDPOINT": url, "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0", "HF_TOKEN": token,
+            "HF_HOME": str(exp.parent / "hf-home"), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
 def make_publish_experiment(dest: Path, *, with_license_texts: bool = True) -> Path:
     """A committed git + DVC experiment with run folders for tiny, hermes and dolphin (core, seed 1)."""
     exp = copy_experiment(dest, with_git=False)

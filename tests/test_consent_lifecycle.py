@@ -19,6 +19,7 @@ from babyctl.config import load_params
 from babyctl.errors import GateRefused, InputError
 from conftest import run_cli
 from hubserver import LoopbackHub
+import publish_support
 from publish_support import clone_experiment, commit_all, make_publish_experiment
 
 START = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
@@ -140,8 +141,7 @@ def hub():
 
 
 def hub_env(exp: Path, hub: LoopbackHub) -> dict:
-    return {"HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0", "HF_TOKEN": TOKEN,
-            "HF_HOME": str(exp.parent / "hf-home"), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    return publish_support.hub_env(hub.url, exp, TOKEN)
 
 
 def test_withdrawal_refuses_publish_and_says_what_to_do_then_revoke(exp, hub):

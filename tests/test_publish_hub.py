@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_cli
 from hubserver import LoopbackHub
-from publish_support import clone_experiment, commit_all, make_publish_experiment
+from publish_support import clone_experiment, commit_all, hub_env, make_publish_experiment
 
 from babyctl.publish.stage import ALLOWLIST
 
@@ -45,9 +45,7 @@ def outputs():
 
 
 def publish(exp: Path, hub: LoopbackHub, outputs: list, *args: str, token: str | None = TOKEN):
-    env = {"HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0",
-           "HF_HOME": str(exp.parent / "hf-home"), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    env["HF_TOKEN"] = token or ""
+    env = hub_env(hub.url, exp, token or "")
     proc = run_cli("publish", "tiny", *args, cwd=exp, env=env)
     outputs.append(proc.stdout + proc.stderr)
     return proc

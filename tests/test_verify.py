@@ -15,7 +15,7 @@ import pytest
 
 from conftest import run_cli
 from hubserver import LoopbackHub
-from publish_support import clone_experiment, commit_all, make_publish_experiment
+from publish_support import clone_experiment, commit_all, hub_env, make_publish_experiment
 
 from babyctl.publish.stage import ALLOWLIST, STATEMENT
 
@@ -45,8 +45,7 @@ def hub():
 
 
 def env(hub: LoopbackHub, exp: Path) -> dict:
-    return {"HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0", "HF_TOKEN": TOKEN,
-            "HF_HOME": str(exp.parent / "hf-home"), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    return hub_env(hub.url, exp, TOKEN)
 
 
 @pytest.fixture
