@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .consent import gate
+from .documents import read_jsonl
 from .errors import EnvironmentProblem, InputError
 from .fsutil import atomic_dir, dumps_json, sha256_bytes
 from .provenance import base_fields, file_hash, utc_now
@@ -253,11 +254,9 @@ def score_rows(root: str | Path, params: Params) -> list[dict]:
         if not path.is_file():
             continue
         items: dict[tuple, dict] = {}
-        for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for no, s in read_jsonl(path, "capability samples"):
             try:
-                s = json.loads(line)
-                key = (s["task"], s["doc_id"])
-                value = float(s["value"])
+                key, metric, value = (s["task"], s["doc_id"]), s["metric"], float(s["value"])
             except (ValueError, KeyError, TypeError):
                 raise InputError("not a capability sample row", path=path, line=no)
             if value not in (0.0, 1.0):
@@ -266,7 +265,7 @@ def score_rows(root: str | Path, params: Params) -> list[dict]:
                                          "bank": BANK_PREFIX + s["task"], "substrate": run.substrate,
                                          "condition": run.condition_label, "seed": run.seed,
                                          "signals": {}, "judge": None})
-            row["signals"][s["metric"]] = value == 1.0
+            row["signals"][metric] = value == 1.0
         rows += list(items.values())
     return rows
 

@@ -127,21 +127,21 @@ def loads(text: str | bytes, path: str | Path | None = None, *, line: int = 1, w
     if isinstance(text, bytes):
         text = decode(text, path or "<bytes>", what)
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
-    except _DuplicateKey:
-        found = find_duplicate_key(text)
-        offset, key, first = found if found else (0, "?", 0)
-        ln, col = _position(text, offset)
-        ln0, col0 = _position(text, first)
-        raise InputError(f"{DUPLICATE_KEY_CODE} duplicate key {json.dumps(key)} (first at line {line + ln0 - 1}, "
-                         f"col {col0}); JSON readers would keep the last value",
-                         path=path, line=line + ln - 1, col=col)
+        try:
+            return json.loads(text, object_pairs_hook=_unique_keys)
+        except _DuplicateKey:
+            json.loads(text)  # a syntax error anywhere is reported before a duplicate key
     except json.JSONDecodeError as e:
         raise InputError(f"invalid JSON: {e.msg}", path=path, line=line + e.lineno - 1, col=e.colno)
     except RecursionError:
         raise InputError("invalid JSON: nested too deeply", path=path, line=line)
     except ValueError as e:  # an integer longer than Python converts (sys.get_int_max_str_digits())
         raise InputError(f"invalid JSON: {str(e).split(';')[0]}", path=path, line=line)
+    offset, key, first = find_duplicate_key(text) or (0, "?", 0)
+    (ln, col), (ln0, col0) = _position(text, offset), _position(text, first)
+    where = f"col {col0}" if ln0 == ln else f"line {line + ln0 - 1}, col {col0}"
+    raise InputError(f"{DUPLICATE_KEY_CODE} duplicate key {json.dumps(key)} (first at {where}); JSON readers "
+                     "would keep the last value", path=path, line=line + ln - 1, col=col)
 
 
 def read_json(path: str | Path, what: str, hint: str = "", error: type[InputError] = InputError) -> Any:

@@ -56,7 +56,7 @@ def test_duplicate_key_in_a_json_document_names_line_col_and_code(tmp_path):
     path.write_text('{\n  "a": {"b": 1},\n  "c": {"b": 2, "d": [1, {"e": 1, "e": 2}]}\n}\n')
     with pytest.raises(InputError) as err:
         read_json(path, "thing")
-    assert str(err.value) == (f"{path}:3:35: {DUPLICATE_KEY_CODE} duplicate key \"e\" (first at line 3, col 27); "
+    assert str(err.value) == (f"{path}:3:35: {DUPLICATE_KEY_CODE} duplicate key \"e\" (first at col 27); "
                               "JSON readers would keep the last value")
     assert DUPLICATE_KEY_CODE == "BC106"
 
@@ -78,7 +78,7 @@ def test_duplicate_consent_decision_is_refused_not_last_wins(tmp_path):
     path.write_text(dup, encoding="utf-8")
     with pytest.raises(InputError) as err:
         load_consent(path)
-    assert err.value.col is not None and err.value.message.startswith('BC106 duplicate key "coding" (first at line ')
+    assert err.value.col is not None and err.value.message.startswith('BC106 duplicate key "coding" (first at ')
     assert err.value.line == text[: text.index('"coding": {')].count("\n") + 1
 
 

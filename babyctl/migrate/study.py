@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
+from ..documents import jsonl_lines
 from . import safe
+from .legacy import legacy_items
 
 #: metadata keys that play one role, by role
 ROLES = {
@@ -454,32 +456,15 @@ def _stimuli(legacy: Path, report: StudyReport) -> dict:
         if text is None:
             continue
         if f.suffix == ".jsonl":  # one item per line
-            for no, line in enumerate(text.splitlines(), 1):
+            for no, line in jsonl_lines(text):
                 try:
                     obj = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 if isinstance(obj, dict):
                     items.append((rel, no, obj))
             continue
-        try:
-            data = json.loads(text)
-        except ValueError:
-            continue
-        lst = data.get("items") if isinstance(data, dict) else data
-        if not isinstance(lst, list):
-            continue
-        id_lines: dict[str, list[int]] = defaultdict(list)
-        for no, line in enumerate(text.splitlines(), 1):
-            for m in re.finditer(r'"id"\s*:\s*"([^"]*)"', line):
-                id_lines[m.group(1)].append(no)
-        seen: Counter = Counter()
-        for it in lst:
-            if isinstance(it, dict):
-                i = str(it.get("id"))
-                lines = id_lines.get(i, [])
-                items.append((rel, lines[seen[i]] if seen[i] < len(lines) else None, it))
-                seen[i] += 1
+        items += [(rel, no, it) for _, no, it in legacy_items(text)]
     if not items:
         return {}
     by_id: dict[str, list[tuple[str, int | None, dict]]] = defaultdict(list)

@@ -106,6 +106,14 @@ class Run:
         self.add(display_path(path), 1, 1, "BC001", "no such file or folder")
         return False
 
+    def check_model(self, display: str, text: str, model, first_line: int = 1):
+        """``text`` (a document, or a JSONL line numbered ``first_line``) through ``model``: the
+        instance, or None with its problems reported."""
+        obj, problems = validate_json_text(text, model)
+        for p in problems:
+            self.add(display, first_line + p.line - 1, p.col, p.code, p.message)
+        return obj
+
     def add_json_hits(self, display: str, text: str, hits: Iterable[Hit], first_line: int = 1) -> None:
         """Locate ``hits`` in JSON ``text`` (a document, or one JSONL line numbered ``first_line``)."""
         from ..locate import locate_json
@@ -225,9 +233,9 @@ class Run:
 
     def check_legacy_stimuli(self, src: Source) -> None:
         """BC603 for a legacy stimulus file (a JSON item list), and BC601 for ids it repeats."""
-        from .rules.contamination import legacy_items
+        from ..migrate.legacy import legacy_items
 
-        items = legacy_items(src.text())
+        items = [(i, line or 1, item) for i, line, item in legacy_items(src.text())]
         self.add(src.display, 1, 1, "BC603", f"legacy stimulus layout: a JSON list of {len(items)} items, not "
                  "stimuli/<bank>.jsonl (convert it with babyctl migrate)")
         first: dict[str, int] = {}
@@ -244,13 +252,10 @@ class Run:
         from ..schemas.stimuli import Stimulus
 
         for number, text, _ in self._items(display, lines):
-            obj, problems = validate_json_text(text, Stimulus)
-            for p in problems:
-                self.add(display, number, p.col, p.code, p.message)
-            if obj is None:
-                continue
-            self.stimuli += 1
-            self.add_json_hits(display, text, self.stims.add(path, display, number, obj), first_line=number)
+            obj = self.check_model(display, text, Stimulus, number)
+            if obj is not None:
+                self.stimuli += 1
+                self.add_json_hits(display, text, self.stims.add(path, display, number, obj), first_line=number)
 
     # --- JSON documents ---------------------------------------------------------------------------
     def check_consent(self, src: Source) -> None:
@@ -263,12 +268,9 @@ class Run:
             return
         record = None
         if src.decodable and src.data.strip():
-            text = src.text()
-            record, problems = validate_json_text(text, ConsentRecord)
-            for p in problems:
-                self.add(src.display, p.line, p.col, p.code, p.message)
+            record = self.check_model(src.display, src.text(), ConsentRecord)
             if record is not None:
-                self.add_json_hits(src.display, text, check_brief(record, experiment_root_of(src.path, self.root)))
+                self.add_json_hits(src.display, src.text(), check_brief(record, experiment_root_of(src.path, self.root)))
         self.consents[key] = (src, record)
 
     def consent_index(self) -> dict:
@@ -278,15 +280,10 @@ class Run:
             return self._consent_by_id
         from ..schemas.consent import ConsentRecord
 
-        index = {}
-        for _, rec in self.consents.values():
-            if rec is not None:
-                index.setdefault(rec.id, rec)
+        index = {rec.id: rec for _, rec in reversed(self.consents.values()) if rec is not None}
         folder = self.root / self.folder("consent_dir")
-        if folder.is_dir():
-            for path in kinds.walk(folder):
-                if path.suffix != ".json" or Path(os.path.abspath(path)) in self.consents:
-                    continue
+        for path in kinds.walk(folder) if folder.is_dir() else []:
+            if path.suffix == ".json" and Path(os.path.abspath(path)) not in self.consents:
                 try:
                     rec = ConsentRecord.model_validate_json(path.read_bytes())
                 except (ValueError, OSError):  # pydantic's ValidationError is a ValueError
@@ -300,14 +297,10 @@ class Run:
         from ..schemas.review import ReviewRecord
         from .rules.consent import check_review as check
 
-        if not (src.decodable and src.data.strip()):
-            return
-        text = src.text()
-        review, problems = validate_json_text(text, ReviewRecord)
-        for p in problems:
-            self.add(src.display, p.line, p.col, p.code, p.message)
-        if review is not None:
-            self.add_json_hits(src.display, text, check(review, self.consent_index()))
+        if src.decodable and src.data.strip():
+            review = self.check_model(src.display, src.text(), ReviewRecord)
+            if review is not None:
+                self.add_json_hits(src.display, src.text(), check(review, self.consent_index()))
 
     def check_params_file(self, src: Source) -> None:
         """A params file among the paths checked: validated, then its references."""
@@ -348,13 +341,11 @@ class Run:
                  "review record, stimuli or params); checked encoding and JSON syntax only")
         if not src.decodable or not src.data.strip():
             return
-        if lines is not None:
-            for number, text, _ in self._items(src.display, lines):
-                for p in json_problems(text):
-                    self.add(src.display, number + p.line - 1, p.col, p.code, p.message)
-        elif src.path.suffix == ".json":
-            for p in json_problems(src.text()):
-                self.add(src.display, p.line, p.col, p.code, p.message)
+        if lines is None:  # a JSON document is one item; other files' syntax is not checked
+            lines = [Line(1, src.text())] if src.path.suffix == ".json" else []
+        for number, text, _ in self._items(src.display, lines):
+            for p in json_problems(text):
+                self.add(src.display, number + p.line - 1, p.col, p.code, p.message)
 
     # --- end --------------------------------------------------------------------------------------
     def finish(self) -> Outcome:

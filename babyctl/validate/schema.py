@@ -1,7 +1,6 @@
 """BC101/BC102: parse JSON and validate it against a pydantic model, locating every error."""
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
@@ -36,39 +35,21 @@ def _message(err: dict) -> str:
     return f"{_loc_str(err['loc'])}: {msg}{shown}"
 
 
-class _Duplicate(Exception):
-    pass
-
-
-def _unique(pairs: list) -> None:
-    if len(pairs) > 1 and len(dict(pairs)) != len(pairs):
-        raise _Duplicate
-
-
 def json_problems(text: str) -> list[Problem]:
     """BC101 where JSON ``text`` is invalid, else BC106 for the first key that appears twice in
-    one object (the models and the json module keep the last value silently), else none."""
-    from ..documents import DUPLICATE_KEY_CODE, _position, find_duplicate_key
+    one object (the models and the json module keep the last value silently), else none: the
+    strict reader's verdict (:func:`babyctl.documents.loads`)."""
+    from ..documents import DUPLICATE_KEY_CODE, loads
+    from ..errors import InputError
 
-    for hook in (_unique, None):  # without the hook: is a text with a duplicate valid otherwise?
-        try:
-            json.loads(text, object_pairs_hook=hook)
-            break
-        except _Duplicate:
-            continue
-        except json.JSONDecodeError as e:
-            return [Problem(e.lineno, e.colno, "BC101", f"invalid JSON: {e.msg}")]
-        except RecursionError:
-            return [Problem(1, 1, "BC101", "invalid JSON: nested too deeply")]
-        except ValueError as e:  # an integer longer than Python converts (4300 digits)
-            return [Problem(1, 1, "BC101", f"invalid JSON: {str(e).split(';')[0]}")]
-    if hook is _unique:
-        return []
-    offset, key, first = find_duplicate_key(text) or (0, "?", 0)
-    (line, col), (line0, col0) = _position(text, offset), _position(text, first)
-    where = f"col {col0}" if line0 == line else f"line {line0}, col {col0}"
-    return [Problem(line, col, DUPLICATE_KEY_CODE,
-                    f"duplicate key {json.dumps(key)} (first at {where}); JSON readers would keep the last value")]
+    try:
+        loads(text)
+    except InputError as e:
+        code, _, message = e.message.partition(" ")
+        if code != DUPLICATE_KEY_CODE:
+            code, message = "BC101", e.message
+        return [Problem(e.line or 1, e.col or 1, code, message)]
+    return []
 
 
 def validate_json_text(text: str, model: type[BaseModel]) -> tuple[Any | None, list[Problem]]:

@@ -68,6 +68,8 @@ class Settings:
     near_duplicate_threshold: float = 0.9
     #: every registered code and every phrase's code (what ``lint_ignore`` may name)
     known_codes: frozenset[str] = frozenset()
+    #: every phrase's hints (the rule looks for each in a turn once)
+    hint_words: frozenset[str] = frozenset()
 
     @classmethod
     def from_params(cls, params=None) -> tuple["Settings", list[tuple[int, str]]]:
@@ -87,9 +89,9 @@ class Settings:
             except re.error as e:
                 bad.append((i, str(e)))
                 continue
-            # smallest hint group first: the gate stops at the first group with no hint present
-            phrases.append(Phrase(code, rx, severity, message, tuple(sorted(map(frozenset, hints), key=len))))
-        s = cls(phrases=phrases, known_codes=frozenset(RULES) | {p.code for p in phrases})
+            phrases.append(Phrase(code, rx, severity, message, tuple(map(frozenset, hints))))
+        s = cls(phrases=phrases, known_codes=frozenset(RULES) | {p.code for p in phrases},
+                hint_words=frozenset(w for p in phrases for group in p.hints for w in group))
         if vp is not None:
             s.severity = dict(vp.severity)
             s.require_provenance = vp.require_provenance

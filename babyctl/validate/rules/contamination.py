@@ -124,6 +124,8 @@ def _best_window(prompt: list[str], words: list[str]) -> float:
 def load_stimuli(folder: Path, display) -> ContaminationIndex:
     """Every ``*.jsonl`` stimulus (and legacy ``*.json`` item list) under ``folder``; unreadable
     lines are left to the stimuli checks."""
+    from ...documents import jsonl_lines
+
     index = ContaminationIndex()
     if not folder.is_dir():
         return index
@@ -136,7 +138,7 @@ def load_stimuli(folder: Path, display) -> ContaminationIndex:
             continue
         shown = display(path)
         if path.suffix == ".jsonl":
-            for no, line in enumerate(text.splitlines(), 1):
+            for no, line in jsonl_lines(text):
                 try:
                     obj = json.loads(line)
                 except (ValueError, RecursionError):  # the stimuli checks report it (BC101)
@@ -144,36 +146,12 @@ def load_stimuli(folder: Path, display) -> ContaminationIndex:
                 if isinstance(obj, dict) and isinstance(obj.get("prompt"), str):
                     index.add_prompt(str(obj.get("id")), f"{shown}:{no}", obj["prompt"])
         else:
+            from ...migrate.legacy import legacy_items
+
             for stim_id, no, obj in legacy_items(text):
                 if isinstance(obj.get("prompt"), str):
-                    index.add_prompt(stim_id, f"{shown}:{no}", obj["prompt"])
+                    index.add_prompt(stim_id, f"{shown}:{no or 1}", obj["prompt"])
     return index
-
-
-def legacy_items(text: str) -> list[tuple[str, int, dict]]:
-    """(id, line, item) of a legacy stimulus file: a JSON list of items, or ``{"items": [...]}``."""
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return []
-    items = data.get("items") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        return []
-    lines: dict[str, list[int]] = {}
-    for no, ln in enumerate(text.splitlines(), 1):
-        for m in re.finditer(r'"id"\s*:\s*"([^"]*)"', ln):
-            lines.setdefault(m.group(1), []).append(no)
-    seen: dict[str, int] = {}
-    out = []
-    for it in items:
-        if not isinstance(it, dict):
-            continue
-        i = str(it.get("id"))
-        k = seen.get(i, 0)
-        seen[i] = k + 1
-        found = lines.get(i, [])
-        out.append((i, found[k] if k < len(found) else 1, it))
-    return out
 
 
 @dataclass

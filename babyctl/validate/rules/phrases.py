@@ -62,23 +62,18 @@ def own_voice(text: str, start: int, end: int, spans: list[tuple[int, int]] | No
     return not _THIRD.search(before)
 
 
-def _live(phrases: list, low: str) -> list:
-    """The phrases whose every hint group has a hint in ``low`` (the others cannot match it)."""
-    return [p for p in phrases if all(any(map(low.__contains__, group)) for group in p.hints)]
-
-
 def check_phrases(ex: Example, settings: Settings) -> list[Hit]:
-    turns = [(i, content) for i, (role, content) in enumerate(ex.messages) if role == "assistant"]
-    if not turns or not settings.phrases:
-        return []
-    # Once per example: a phrase whose hint groups are not all present in the assistant turns
-    # joined by LF cannot pass the per-turn check in any one turn (no hint holds a LF, so none
-    # spans two turns), so its regex would not run on any turn.
-    live = _live(settings.phrases, "\n".join([c for _, c in turns]).lower())
     hits: list[Hit] = []
-    for i, content in turns:
+    for i, (role, content) in enumerate(ex.messages):
+        if role != "assistant":
+            continue
+        # the hints in this turn; a phrase with a hint group none of which is here cannot match it
+        low = content.lower()
+        present = {w for w in settings.hint_words if w in low}
         spans = None
-        for p in live if len(turns) == 1 or not live else _live(live, content.lower()):
+        for p in settings.phrases:
+            if any(map(present.isdisjoint, p.hints)):
+                continue
             for m in p.regex.finditer(content):
                 if spans is None:
                     spans = _quoted_spans(content)
