@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .documents import read_text
+from .documents import Problem, error_message, read_text
 from .errors import ParamsError
 from .locate import fast_loader, locate, node_tree
 from .schemas.params import Params
@@ -14,27 +14,40 @@ from .schemas.params import Params
 DEFAULT_PARAMS = "params.yaml"
 
 
+def parse_params(text: str) -> tuple[Params | None, list[Problem]]:
+    """Params from the text of a params file, or None and every problem, each at its key's line:
+    BC101 for YAML that does not parse (duplicate keys included), BC701 for a document that is
+    not a mapping or does not match the model. ``babyctl validate`` reports them all."""
+    if not text.strip():
+        return None, [Problem(1, 1, "BC701", "params must be a YAML mapping: the file is empty (the pipeline "
+                              "cannot run without study, substrates and conditions)")]
+    try:
+        data = yaml.load(text, Loader=fast_loader())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return None, [Problem(line, col, "BC101", f"invalid YAML: {getattr(e, 'problem', None) or e}")]
+    if not isinstance(data, dict):
+        return None, [Problem(1, 1, "BC701", "params must be a YAML mapping")]
+    try:
+        return Params.model_validate(data), []
+    except ValidationError as e:
+        tree = node_tree(text)
+        return None, [Problem(*locate(tree, err["loc"]), "BC701", error_message(err))
+                      for err in e.errors(include_url=False)]
+
+
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     """Read and validate params; raises :class:`ParamsError` naming the file and line."""
     path = Path(path)
     text = read_text(path, "params file", " (run from the experiment's root or pass --params)",
                      error=ParamsError)
-    try:
-        data = yaml.load(text, Loader=fast_loader())  # duplicate keys are errors
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ParamsError(f"invalid YAML: {getattr(e, 'problem', e)}", path=path,
-                          line=mark.line + 1 if mark else None)
-    if not isinstance(data, dict):
-        raise ParamsError("params must be a YAML mapping", path=path, line=1)
-    try:
-        return Params.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        line, _ = locate(node_tree(text), err["loc"])
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ParamsError(f"{where}: {err['msg']}{more}", path=path, line=line)
+    params, problems = parse_params(text)
+    if params is None:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ParamsError(first.message + more, path=path, line=first.line)
+    return params
 
 
 def experiment_root(params_path: str | Path = DEFAULT_PARAMS) -> Path:

@@ -22,7 +22,7 @@ import json
 import stat
 from json.decoder import scanstring
 from pathlib import Path
-from typing import Any, Iterator, TypeVar
+from typing import Any, Iterator, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -33,6 +33,31 @@ M = TypeVar("M", bound=BaseModel)
 
 #: the finding code of a duplicate JSON key (validate uses the same one)
 DUPLICATE_KEY_CODE = "BC106"
+
+
+class Problem(NamedTuple):
+    """A document's problem at ``line:col`` of the text read (line 1 = its first line), with
+    validate's rule code, for readers that report every problem instead of raising."""
+
+    line: int
+    col: int
+    code: str
+    message: str
+
+
+def error_message(err: dict) -> str:
+    """One pydantic error as ``key.path: what`` (with the value given, when short)."""
+    where = ".".join(str(p) for p in err["loc"]) or "(document)"
+    if err["type"] == "missing":
+        return f"{where}: required field missing"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown field (not in the schema)"
+    inp = err.get("input")
+    shown = ""
+    if isinstance(inp, (str, int, float, bool)) or inp is None:
+        r = repr(inp)
+        shown = f" (got {r[:60] + '...' if len(r) > 60 else r})"
+    return f"{where}: {err['msg']}{shown}"
 
 
 def read_bytes(path: str | Path, what: str, hint: str = "",

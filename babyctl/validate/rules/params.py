@@ -13,11 +13,9 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from ...locate import fast_loader
 from ..example import Hit
 from ..finding import RULES, Finding
 from ..loader import Source, check_path, finding
-from ..schema import validate_yaml_data
 
 _PINNED = re.compile(r"^[0-9a-f]{40}$")
 
@@ -33,32 +31,12 @@ class ConsentRef(NamedTuple):
 
 def parse_params(src: Source) -> tuple[object | None, list[Finding]]:
     """``(Params or None, findings)`` for a params source already read by the loader."""
-    import yaml
+    from ...config import parse_params
 
-    from ...schemas.params import Params
-
-    out: list[Finding] = []
     if not src.decodable:  # the loader's findings say why
-        return None, out
-    if not src.data.strip():
-        out.append(finding(src.display, 1, 1, "BC701", "params must be a YAML mapping: the file is empty "
-                           "(the pipeline cannot run without study, substrates and conditions)"))
-        return None, out
-    text = src.text()
-    try:
-        data = yaml.load(text, Loader=fast_loader())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        out.append(finding(src.display, line, col, "BC101", f"invalid YAML: {getattr(e, 'problem', None) or e}"))
-        return None, out
-    if not isinstance(data, dict):
-        out.append(finding(src.display, 1, 1, "BC701", "params must be a YAML mapping"))
-        return None, out
-    params, problems = validate_yaml_data(text, data, Params)
-    for p in problems:
-        out.append(finding(src.display, p.line, p.col, p.code, p.message))
-    return params, out
+        return None, []
+    params, problems = parse_params(src.text() if src.data.strip() else "")
+    return params, [finding(src.display, p.line, p.col, p.code, p.message) for p in problems]
 
 
 def _outside(root: Path, rel: str) -> str | None:
