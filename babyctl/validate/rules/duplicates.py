@@ -100,7 +100,7 @@ class DuplicateIndex:
         # ratio <= quick_ratio <= real_quick_ratio = 2 * min(n, m) / (n + m) >= thr needs
         # lo <= m <= hi (the word-count bound, one wider at each end against float rounding)
         lo, hi = int(n * thr / (2 - thr)) - 1, int(n * (2 - thr) / thr) + 2
-        cands = [c for c in sorted(cands) if lo <= len(all_words[c]) <= hi]
+        cands = sorted([c for c in cands if lo <= len(all_words[c]) <= hi])
         need = min(MIN_SHARED, len(sketch))
         mine = frozenset(sketch)
         best: tuple[float, int] | None = None
@@ -164,7 +164,7 @@ def features(ex: Example) -> Features:
     system = " ".join(" ".join(c for r, c in ex.messages if r == "system").casefold().split())
     text = " \x00 ".join([c for r, c in ex.messages if r != "system"]).casefold()  # turn boundaries kept
     words = text.split()
-    key = hash((roles, system, " ".join(words)))
+    key = hash((roles, system, tuple(words)))
     return Features(ex_id if isinstance(ex_id, str) and ex_id else None, key, words, _sketch(text))
 
 
