@@ -81,15 +81,11 @@ def _best_effort_example(path: str, line: int, text: str, raw_control: bool) -> 
     """An Example from a schema-invalid line when its messages are still usable, else None."""
     try:
         obj = json.loads(text)
-    except (ValueError, RecursionError):
+        msgs = [(m["role"], m["content"]) for m in obj["messages"]]
+    except (ValueError, RecursionError, TypeError, KeyError):  # not an object with a list of turns
         return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+    if not all(isinstance(r, str) and isinstance(c, str) for r, c in msgs):
         return None
-    msgs = []
-    for m in obj["messages"]:
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
-            return None
-        msgs.append((m["role"], m["content"]))
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else None
     ignore = meta.get("lint_ignore") if meta else None
     ignore = frozenset(c for c in ignore if isinstance(c, str)) if isinstance(ignore, list) else frozenset()

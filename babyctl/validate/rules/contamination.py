@@ -1,18 +1,10 @@
-"""BC420 contamination (an evaluation prompt in a training turn) and BC421 train/valid leakage.
+"""BC420 contamination (an evaluation prompt in a training turn, exactly or nearly) and BC421
+train/valid leakage (one first user turn twice in a condition with a validation split); the
+matching rules are in docs/validate.md ("Contamination and leakage").
 
-* **BC420** -- an evaluation stimulus's prompt found, exactly or nearly, in any turn of a training
-  example. The index holds the stimuli of the experiment's stimulus folder (read once, small);
-  each curriculum example's turns are compared: exact containment after case and whitespace
-  normalisation, or near (at least :data:`NEAR` of the prompt's word 5-grams present in the turn,
-  confirmed by a similarity of the prompt with the best window of the turn). The finding names
-  the stimulus id and its file:line, and is reported at the curriculum line.
-* **BC421** -- a condition with a validation split (``validation_fraction > 0``) lists two examples
-  with the same first user turn (after normalisation): the split may put one in train and the
-  other in valid, so the validation score would measure recall.
-
-Prompts shorter than :data:`MIN_WORDS` words are matched exactly only (a short prompt is often a
-common phrase).
-"""
+BC420: the stimuli's prompts are indexed by word 5-gram; a turn holding at least :data:`NEAR` of a
+prompt's 5-grams is compared closely (containment, then the best window's similarity). Prompts
+shorter than :data:`MIN_WORDS` words are matched exactly only."""
 from __future__ import annotations
 
 import json

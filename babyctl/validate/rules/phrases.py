@@ -1,23 +1,7 @@
-"""BC3xx: scripted phrasing and unfilled placeholders in assistant turns.
-
-Phrases (BC301-BC303 by default) come from :class:`~babyctl.validate.settings.Settings`
-(``validate.phrases`` replaces the defaults). Placeholders (BC310, BC311) are
-fixed rules:
-
-* BC311 -- explicit template markers, always: ``[INSERT ...]``, ``[TODO ...]``,
-  ``[FILL IN ...]``, ``[PLACEHOLDER]``, ``{name}``, ``{{x}}``, and the words TODO, TBD, FIXME.
-* BC310 -- a bracketed span starting with a lowercase letter (``[explains concerns]``,
-  ``[topic]``), unless the turn presents a template for the user to fill in
-  ("template", "swap in", "fill in") or it is ``[sic]``, a citation ``[1]``, a
-  checkbox or a Markdown link. Code spans and fenced blocks are ignored.
-* BC312 -- LLM citation markup leaked into a target: ``[cite: 12]``, ``[cite_start]``,
-  ``[cite_end]`` (its own code: it is generation debris, not a placeholder).
-
-A phrase is the assistant's own voice only: a match inside quotation marks (a quoted reply the
-turn suggests: ``A clear "I'm not able to discuss that"``) or in a third-person frame ("if the
-character starts reading as an AI", "it comes across as a bot") is not reported. A first-person
-"As an AI, I ..." is. Every match is reported, each at its own column.
-"""
+"""BC3xx in assistant turns: scripted phrasing (``validate.phrases``, BC301-BC303 by default;
+reported only in the assistant's own voice, not quoted or in a third-person frame), unfilled
+placeholders (BC310), template markers (BC311) and citation markup (BC312). What each rule
+catches, with its exceptions: docs/validate.md ("Phrases", "Placeholders")."""
 from __future__ import annotations
 
 import re
