@@ -83,6 +83,7 @@ class Run:
         self.dups = DuplicateIndex(threshold=self.settings.near_duplicate_threshold)
         self.stims = StimulusIndex()
         self.contam = None  # ContaminationIndex of the experiment's stimuli, loaded at the first example
+        self.prompts = None  # a ContaminationIndex the stimuli checked here feed (see _start_turn_checks)
         self.split = False  # a condition has a validation split: first turns are kept for BC421
         self.leak = LeakageIndex()
         self.consents: dict[Path, tuple[Source, object]] = {}  # absolute path -> (source, record or None)
@@ -223,12 +224,16 @@ class Run:
     def _start_turn_checks(self) -> None:
         """BC420/BC421 run only in an experiment run: with stimuli to compare against, or a condition
         with a validation split (a plain ``babyctl validate FILE`` keeps no per-example state)."""
-        from .rules.contamination import ContaminationIndex, load_stimuli
+        from .rules.contamination import ContaminationIndex
 
+        self.contam, self.split = ContaminationIndex(), False
         if self.params is None:
-            self.contam, self.split = ContaminationIndex(), False
             return
-        self.contam = load_stimuli(self.root / self.params.stimuli_dir, display_path)
+        folder = self.root / self.params.stimuli_dir
+        if folder.is_dir():  # read by a quiet run: the stimuli's own findings belong to their files' checks
+            quiet = Run(self.root, self.params)
+            quiet.prompts = self.contam
+            quiet.check_path(folder, kinds.STIMULI)
         self.split = any(c.validation_fraction > 0 for c in self.params.conditions.values())
 
     def check_legacy_stimuli(self, src: Source) -> None:
@@ -245,6 +250,8 @@ class Run:
                          f"{src.display}:{first[stim_id]}; bank {item.get('bank')!r})")
             else:
                 first[stim_id] = line
+            if self.prompts is not None and isinstance(item.get("prompt"), str):
+                self.prompts.add_prompt(stim_id, f"{src.display}:{line}", item["prompt"])
         self.stimuli += len(items)
 
     # --- stimuli ----------------------------------------------------------------------------------
@@ -255,6 +262,8 @@ class Run:
             obj = self.check_model(display, text, Stimulus, number)
             if obj is not None:
                 self.stimuli += 1
+                if self.prompts is not None:
+                    self.prompts.add_prompt(obj.id, f"{display}:{number}", obj.prompt)
                 self.add_json_hits(display, text, self.stims.add(path, display, number, obj), first_line=number)
 
     # --- JSON documents ---------------------------------------------------------------------------

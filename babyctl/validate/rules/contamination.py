@@ -7,11 +7,9 @@ prompt's 5-grams is compared closely (containment, then the best window's simila
 shorter than :data:`MIN_WORDS` words are matched exactly only."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from pathlib import Path
 
 from ..example import Hit
 
@@ -111,39 +109,6 @@ def _best_window(prompt: list[str], words: list[str]) -> float:
     for start in range(0, len(words) - n + 1, step):
         best = max(best, SequenceMatcher(None, prompt, words[start:start + n + n // 4], autojunk=False).ratio())
     return best
-
-
-def load_stimuli(folder: Path, display) -> ContaminationIndex:
-    """Every ``*.jsonl`` stimulus (and legacy ``*.json`` item list) under ``folder``; unreadable
-    lines are left to the stimuli checks."""
-    from ...documents import jsonl_lines
-
-    index = ContaminationIndex()
-    if not folder.is_dir():
-        return index
-    for path in sorted(folder.rglob("*.json*")):
-        if path.suffix not in (".jsonl", ".json") or not path.is_file():
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        shown = display(path)
-        if path.suffix == ".jsonl":
-            for no, line in jsonl_lines(text):
-                try:
-                    obj = json.loads(line)
-                except (ValueError, RecursionError):  # the stimuli checks report it (BC101)
-                    continue
-                if isinstance(obj, dict) and isinstance(obj.get("prompt"), str):
-                    index.add_prompt(str(obj.get("id")), f"{shown}:{no}", obj["prompt"])
-        else:
-            from ...migrate.legacy import legacy_items
-
-            for stim_id, no, obj in legacy_items(text):
-                if isinstance(obj.get("prompt"), str):
-                    index.add_prompt(stim_id, f"{shown}:{no or 1}", obj["prompt"])
-    return index
 
 
 @dataclass
