@@ -140,12 +140,10 @@ def _read_curriculum(legacy: Path, report: StudyReport) -> dict[str, list[Exampl
             report.add("S230", rel, first, f"mixed line endings inside one file: {crlf} CRLF and {lf} LF lines",
                        crlf=crlf, lf=lf)
         rows = []
-        for no, line in enumerate(raw.decode("utf-8", errors="replace").replace("\r\n", "\n").split("\n"), 1):
-            if not line.strip():
-                continue
+        for no, line in jsonl_lines(raw.decode("utf-8", errors="replace")):
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(obj, dict) and "messages" in obj:
                 meta = obj.get("metadata")
@@ -563,10 +561,10 @@ def runs(legacy: Path, report: StudyReport, consent: list[dict], substrate_of) -
         if text is None:
             continue
         rows = []
-        for line in text.splitlines():
+        for _, line in jsonl_lines(text):
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(obj, dict):
                 rows.append(obj)
