@@ -71,6 +71,7 @@ def test_api_md_examples_run_as_written(tmp_path, monkeypatch, capsys):
     work = tmp_path / "work"
     work.mkdir()
     exp = copy_experiment(work / "my-study", with_dvc=True)
+    shutil.copytree(ROOT / "profiles", exp / "profiles")  # the example study's settings profiles
     shutil.copytree(ROOT / "curriculum", work / "legacy-study" / "curriculum")
     monkeypatch.chdir(work)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -83,6 +84,16 @@ def test_api_md_examples_run_as_written(tmp_path, monkeypatch, capsys):
     assert ns["trained"].run_dir == exp / "models/tiny/core/seed-1" and ns["trained"].steps == 4
     assert (exp / "eval/tiny/baseline/scores.jsonl").is_file() and (exp / "eval/tiny/core/seed-1/scores.jsonl").is_file()
     assert (exp / "reports/report.md").is_file()
+    assert ns["merged"] == exp / "exports/tiny/core/seed-1-merged" and (ns["merged"] / "provenance.json").is_file()
+    assert ns["checked"].ran and ns["checked"].label == "tiny/baseline"
+    assert ns["checked"].out_dir == exp / "eval-capability/tiny/baseline"
+    assert [t["n"] for t in ns["checked"].tasks.values()] == [8]
+    assert [d.item for d in ns["status"].deviations] == ["training"] and not ns["status"].deviations[0].explained
+    assert ns["lock_path"] == exp / "preregistration/lock.json" and ns["amendment"].is_file()
+    assert babyctl.preregistration_status(ns["short"]).unexplained == []
+    assert (work / "new-study" / "params.yaml") in ns["created"].written and ns["changed"]
+    assert ns["study"].params.profile == "tiny" and babyctl.load_study(exp / "params.yaml").params.profile == "8b"
+    assert "training.lora.load_in_4bit" in ns["changed"]
     assert "## " in ns["card"] and ns["release"].tag.startswith("core-seed1-ds")
     assert not ns["result"].ok  # nothing was run through dvc: the outputs are untracked
     assert (work / "migrated-study" / "curriculum").is_dir()
