@@ -25,19 +25,25 @@ _WHERE = {
     "validate_study": "api", "validate_files": "api", "build_condition": "api", "train_adapter": "api",
     "evaluate_run": "api", "build_report": "api", "audit_repository": "api", "render_card": "api",
     "publish_adapter": "api", "write_ledger": "api", "check_ledger": "api", "migrate_study": "api",
-    "export_schemas": "api", "build_tiny_model": "api",
+    "export_schemas": "api", "build_tiny_model": "api", "init_study": "api", "apply_profile": "api",
+    "export_merged": "api", "run_capability": "api", "lock_preregistration": "api",
+    "preregistration_status": "api", "amend_preregistration": "api", "verify_release": "api",
+    "revoke_releases": "api",
     # what they return
     "ValidationFinding": "validate", "ValidationOutcome": "validate",
     "BuildResult": "build", "TrainResult": "train.run", "EvalResult": "evaluate.generate",
     "ScoreResult": "evaluate.score", "ReportResult": "evaluate.report", "AuditResult": "audit",
     "AuditFinding": "audit", "PublishOutcome": "publish.flow", "GateFinding": "publish.gates",
     "Release": "publish.release", "LedgerProblem": "ledger", "MigrationReport": "migrate",
+    "InitResult": "init", "CapabilityResult": "capability", "PreregState": "prereg",
+    "VerifyResult": "publish.verify", "VerifyMismatch": "publish.verify", "Revoked": "revoke",
     # errors
     "BabyctlError": "errors", "UsageError": "errors", "InputError": "errors", "ParamsError": "errors",
     "EnvironmentProblem": "errors", "GateRefused": "errors", "IntegrityError": "errors",
 }
 #: exported names that differ from the defining module's own
-_RENAMED = {"ValidationFinding": "Finding", "ValidationOutcome": "Outcome", "LedgerProblem": "Problem"}
+_RENAMED = {"ValidationFinding": "Finding", "ValidationOutcome": "Outcome", "LedgerProblem": "Problem",
+            "AuditFinding": "Finding", "PreregState": "State", "VerifyMismatch": "Mismatch"}
 
 __all__ = ["__version__", *_WHERE]
 
@@ -56,22 +62,31 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what static type checkers see: the same names, imported eagerly
-    from .api import (StudyLike, audit_repository, build_condition, build_report, build_tiny_model, check_ledger,
-                      evaluate_run, export_schemas, load_study, migrate_study, publish_adapter, render_card,
-                      train_adapter, validate_files, validate_study, write_ledger)
-    from .audit import AuditFinding, AuditResult
+    from .api import (StudyLike, amend_preregistration, apply_profile, audit_repository, build_condition,
+                      build_report, build_tiny_model, check_ledger, evaluate_run, export_merged, export_schemas,
+                      init_study, load_study, lock_preregistration, migrate_study, preregistration_status,
+                      publish_adapter, render_card, revoke_releases, run_capability, train_adapter, validate_files,
+                      validate_study, verify_release, write_ledger)
+    from .audit import AuditResult
+    from .audit import Finding as AuditFinding
     from .build import BuildResult
+    from .capability import CapabilityResult
     from .config import load_params
     from .errors import (BabyctlError, EnvironmentProblem, GateRefused, InputError, IntegrityError, ParamsError,
                          UsageError)
     from .evaluate.generate import EvalResult
     from .evaluate.report import ReportResult
     from .evaluate.score import ScoreResult
+    from .init import InitResult
     from .ledger import Problem as LedgerProblem
     from .migrate import MigrationReport
+    from .prereg import State as PreregState
     from .publish.flow import PublishOutcome
     from .publish.gates import GateFinding
     from .publish.release import Release
+    from .publish.verify import Mismatch as VerifyMismatch
+    from .publish.verify import VerifyResult
+    from .revoke import Revoked
     from .schemas.params import Params
     from .study import Study
     from .train.run import TrainResult

@@ -24,13 +24,18 @@ from .study import Study
 if TYPE_CHECKING:
     from .audit import AuditResult
     from .build import BuildResult
+    from .capability import CapabilityResult
     from .evaluate.generate import EvalResult
     from .evaluate.report import ReportResult
     from .evaluate.score import ScoreResult
+    from .init import InitResult
     from .ledger import Problem
     from .migrate import MigrationReport
+    from .prereg import State
     from .publish.flow import PublishOutcome
     from .publish.release import Release
+    from .publish.verify import VerifyResult
+    from .revoke import Revoked
     from .train.run import TrainResult
     from .validate import Outcome
 
@@ -41,12 +46,23 @@ __all__ = [
     "StudyLike", "Study", "load_params", "load_study", "validate_study", "validate_files", "build_condition",
     "train_adapter", "evaluate_run", "build_report", "audit_repository", "render_card", "publish_adapter",
     "write_ledger", "check_ledger", "migrate_study", "export_schemas", "build_tiny_model",
+    "init_study", "apply_profile", "export_merged", "run_capability", "lock_preregistration",
+    "preregistration_status", "amend_preregistration", "verify_release", "revoke_releases",
 ]
 
 
 def load_study(study: StudyLike, root: str | Path | None = None) -> Study:
     """A :class:`Study` from a study, a params path, or a ``Params`` with ``root``."""
     return Study.of(study, root)
+
+
+def _params_path(study: StudyLike, root: str | Path | None) -> Path:
+    """The study's params.yaml (a folder means the params.yaml in it), without loading it."""
+    if isinstance(study, (str, Path)):
+        path = Path(study).resolve()
+        return path / "params.yaml" if path.is_dir() else path
+    s = Study.of(study, root)
+    return s.params_path or s.root / "params.yaml"
 
 
 def _root(study: StudyLike, root: str | Path | None) -> Path:
@@ -66,12 +82,7 @@ def validate_study(study: StudyLike, root: str | Path | None = None) -> "Outcome
     """
     from .validate import run_experiment
 
-    if isinstance(study, (str, Path)):
-        path = Path(study).resolve()
-        params_path = path / "params.yaml" if path.is_dir() else path
-    else:
-        s = Study.of(study, root)
-        params_path = s.params_path or s.root / "params.yaml"
+    params_path = _params_path(study, root)
     return run_experiment(params_path.parent, params_path)
 
 
@@ -186,3 +197,110 @@ def build_tiny_model(out_dir: str | Path, *, template: str = "chatml") -> Path:
     from .tinymodel import build_tiny_model as _build
 
     return _build(Path(out_dir).resolve(), template=template)  # type: ignore[arg-type]
+
+
+def init_study(dest: str | Path, *, study: str | None = None, git: bool = True, dvc: bool = True) -> "InitResult":
+    """Lay out a runnable study in ``dest`` (``babyctl init``): params.yaml, dvc.yaml, the pre-commit
+    hook, .gitignore, .dvcignore, README and the data folders; existing files are kept.
+
+    A ``babyctl migrate`` output (holding ``migration_report.json``) is seeded from the migration;
+    any other folder gets an empty study on the tiny model. ``study`` names it (default: the
+    folder's name); ``git``/``dvc`` run ``git init``/``dvc init`` where there is none. The result
+    lists the files written and notes (files left as they were).
+    """
+    from .init import init_study as _init
+
+    return _init(Path(dest).resolve(), study=study, git=git, dvc=dvc)
+
+
+def apply_profile(study: StudyLike, name: str, root: str | Path | None = None) -> list[str]:
+    """Write settings profile ``name`` (``profiles/<name>.yaml`` of the study) into its params.yaml,
+    comments kept (``babyctl profile``); returns the dotted keys that changed.
+
+    The params file is rewritten on disk: a loaded :class:`Study` keeps its old settings, so load
+    the study again afterwards. A profile that would make params.yaml invalid changes nothing.
+    """
+    from .profiles import apply_profile as _apply
+
+    return _apply(_params_path(study, root), name)
+
+
+def export_merged(study: StudyLike, *, substrate: str, condition: str, seed: int, out: str | Path | None = None,
+                  dtype: str = "bfloat16", root: str | Path | None = None) -> Path:
+    """Merge the trained adapter of (substrate, condition, seed) into its base model and write 16-bit
+    safetensors plus provenance.json (``babyctl export --merged``); returns the folder written.
+
+    The adapter is checked against its provenance first, as :func:`evaluate_run` does. ``out``
+    defaults to ``study.export_dir`` (``exports/<S>/<C>/seed-<N>-merged``); ``dtype`` is bfloat16,
+    float16 or float32.
+    """
+    from .export import export_merged as _export
+
+    return _export(Study.of(study, root), substrate=substrate, condition=condition, seed=seed,
+                   out=Path(out).resolve() if out is not None else None, dtype=dtype)
+
+
+def run_capability(study: StudyLike, *, substrate: str, condition: str | None = None, seed: int | None = None,
+                   root: str | Path | None = None) -> "CapabilityResult":
+    """Run the capability check (lm-evaluation-harness on ``capability.tasks``) on the baseline
+    (no condition) or the adapter of (condition, seed), into its folder under ``eval-capability/``
+    (``babyctl capability``). Needs the ``capability`` extra unless ``capability.tasks`` is empty,
+    which is recorded as "nothing ran".
+    """
+    from .capability import capability
+
+    return capability(Study.of(study, root), substrate=substrate, baseline=condition is None, condition=condition,
+                      seed=seed)
+
+
+def lock_preregistration(study: StudyLike, *, force: bool = False, root: str | Path | None = None) -> Path:
+    """Write ``preregistration/lock.json`` (``babyctl prereg lock``): SHA-256s of the hypotheses,
+    analysis, training and eval settings, judges, active substrates and conditions, and stimulus
+    banks. Refuses (``UsageError``) to replace an existing lock unless ``force``."""
+    from . import prereg
+
+    s = Study.of(study, root)
+    return prereg.lock(s.params, s.root, force=force)
+
+
+def preregistration_status(study: StudyLike, root: str | Path | None = None) -> "State":
+    """The study against its lock (``babyctl prereg status``): ``locked``, the ``deviations`` (each
+    with its item, kind, detail and amendment, if any) and the ``unexplained`` ones."""
+    from . import prereg
+
+    s = Study.of(study, root)
+    return prereg.state(s.params, s.root)
+
+
+def amend_preregistration(study: StudyLike, item: str, *, reason: str, by: str, changed: str | None = None,
+                          amendment_id: str | None = None, root: str | Path | None = None) -> Path:
+    """Write ``amendments/<id>.json`` explaining the current state of the deviating lock ``item``
+    (``babyctl prereg amend``); ``changed`` defaults to the computed difference, ``amendment_id``
+    to ``<date>-<item>``. Returns the record's path."""
+    from . import prereg
+
+    s = Study.of(study, root)
+    return prereg.amend(s.params, s.root, item, reason=reason, by=by, changed=changed, amendment_id=amendment_id)
+
+
+def verify_release(target: str, *, study: StudyLike | None = None, endpoint: str | None = None,
+                   token: str | None = None, root: str | Path | None = None) -> "VerifyResult":
+    """Download release ``ORG/NAME[@REV]`` from the Hub and check its SHA256SUMS, in-toto statement,
+    license files and card metadata (``babyctl verify``); with ``study``, also against that study
+    (its SHA256SUMS, the adapter's provenance and consent). ``result.ok`` is False on any mismatch,
+    each listed in ``result.mismatches``; it does not raise for them."""
+    from .publish.verify import verify
+
+    return verify(target, study=_root(study, root) if study is not None else None, endpoint=endpoint,
+                  token=token)
+
+
+def revoke_releases(repo_ids: str | Iterable[str], *, gated: bool = False, endpoint: str | None = None,
+                    token: str | None = None) -> "list[Revoked]":
+    """Make published Hub repos private, or with ``gated`` gated behind manual approval (``babyctl
+    revoke``), e.g. after consent is withdrawn; nothing is deleted. Every id is checked before any
+    request is sent; a Hub failure raises a ``HubError`` naming the repo."""
+    from .revoke import revoke
+
+    return revoke([repo_ids] if isinstance(repo_ids, str) else list(repo_ids), gated=gated, endpoint=endpoint,
+                  token=token)

@@ -51,7 +51,7 @@ LOCK_NAME = "dvc.lock"
 
 
 @dataclass
-class AuditFinding:
+class Finding:
     """One audit finding: which check (a-e), the file, what is wrong, expected and actual values."""
 
     check: str  # a..e
@@ -66,8 +66,6 @@ class AuditFinding:
     def where(self) -> str:
         return f"{self.path}:{self.line}" if self.line else self.path
 
-
-Finding = AuditFinding  # short name used inside this module
 
 
 @dataclass

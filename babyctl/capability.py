@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .consent import gate
 from .documents import read_jsonl
@@ -32,6 +33,9 @@ from .fsutil import atomic_dir, dumps_json, sha256_bytes
 from .provenance import base_fields, file_hash, utc_now
 from .schemas.params import Params
 from .schemas.provenance import Provenance
+
+if TYPE_CHECKING:
+    from .study import Study
 
 RESULTS = "results.json"
 SAMPLES = "samples.jsonl"
@@ -49,9 +53,13 @@ class LocalTask:
 
 @dataclass
 class CapabilityResult:
+    """One run's capability check: its results folder, per task the metrics and item count, whether
+    any task ran (``capability.tasks`` may be empty), and the run's label (``tiny/core/seed-1``)."""
+
     out_dir: Path
     tasks: dict
     ran: bool
+    label: str
 
 
 def results_dir(run, root: str | Path) -> Path:
@@ -173,7 +181,22 @@ def run_capability(params: Params, run, root: str | Path = ".", params_path: str
         (tmp / RESULTS).write_text(results_text, encoding="utf-8")
         (tmp / SAMPLES).write_text(samples_text, encoding="utf-8")
         (tmp / PROVENANCE).write_text(dumps_json(prov.model_dump(mode="json")), encoding="utf-8")
-    return CapabilityResult(out_dir, tasks_out, bool(cap.tasks))
+    return CapabilityResult(out_dir, tasks_out, bool(cap.tasks), run.label)
+
+
+def capability(study_or_params: "Study | str | Path", *, substrate: str, baseline: bool,
+               condition: str | None = None, seed: int | None = None) -> CapabilityResult:
+    """What ``babyctl capability`` does: pick the run (baseline, or the adapter of (condition, seed)),
+    checked against params, and :func:`run_capability` it; paths are relative to the study's root.
+
+    ``study_or_params``: a loaded :class:`~babyctl.study.Study` or the path of params.yaml."""
+    from .evaluate.runs import make_run
+    from .study import Study
+
+    loaded = Study.of(study_or_params)
+    run = make_run(loaded.params, substrate, baseline=baseline, condition=condition, seed=seed,
+                   params_path=loaded.shown_params_path)
+    return run_capability(loaded.params, run, loaded.root)
 
 
 def _evaluate(params: Params, run, root: Path, ref: dict, adir: Path | None,

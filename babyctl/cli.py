@@ -219,11 +219,9 @@ def init_cmd(
 
     Example: babyctl init my-study && cd my-study && dvc repro
     """
-    from .init import init, init_from_migrated
-    from .migrate import REPORT_JSON
+    from .init import init_study
 
-    seeded = (dest / REPORT_JSON).is_file()
-    res = (init_from_migrated if seeded else init)(dest, study=study, git=git, dvc=dvc)
+    res = init_study(dest, study=study, git=git, dvc=dvc)
     for path in res.written:
         typer.echo(str(path.relative_to(res.root)))
     for note in res.notes:
@@ -376,18 +374,14 @@ def capability_cmd(
 
     Example: babyctl capability --substrate tiny --condition core --seed 1
     """
-    from .capability import run_capability
-    from .config import experiment_root, load_params as _load
-    from .evaluate.runs import make_run
+    from .capability import capability
 
-    p = _load(params)
-    run = make_run(p, substrate, baseline=baseline, condition=condition, seed=seed)
-    result = run_capability(p, run, experiment_root(params), params_path=params)
+    result = capability(params, substrate=substrate, baseline=baseline, condition=condition, seed=seed)
     for name, t in result.tasks.items():
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in t["metrics"].items() if isinstance(v, (int, float)))
-        typer.echo(f"{run.label}: {name}: {t['n']} items, {metrics}")
+        typer.echo(f"{result.label}: {name}: {t['n']} items, {metrics}")
     if not result.ran:
-        typer.echo(f"{run.label}: capability.tasks is empty: nothing ran (recorded)")
+        typer.echo(f"{result.label}: capability.tasks is empty: nothing ran (recorded)")
     typer.echo(_shown(result.out_dir / "results.json"))
 
 

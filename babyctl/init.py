@@ -439,3 +439,12 @@ def init_from_migrated(dest: str | Path, *, study: str | None = None, git: bool 
     _write(res, "README.md", _readme(name, True, other))
     _vcs(res, git, dvc)
     return res
+
+
+def init_study(dest: str | Path, *, study: str | None = None, git: bool = True, dvc: bool = True) -> InitResult:
+    """What ``babyctl init DEST`` does: :func:`init_from_migrated` when ``dest`` is a ``babyctl migrate``
+    output (it holds ``migration_report.json``), else :func:`init` (an empty, runnable study)."""
+    from .migrate import REPORT_JSON
+
+    seeded = (Path(dest) / REPORT_JSON).is_file()
+    return (init_from_migrated if seeded else init)(dest, study=study, git=git, dvc=dvc)
