@@ -65,7 +65,6 @@ class BuildExample:
     record: dict
 
 
-Example = BuildExample  # the old name, kept while in-flight branches merge; use BuildExample
 
 
 @dataclass

@@ -23,7 +23,6 @@ class PublishOutcome:
     pushed: PushResult | None = None
 
 
-Outcome = PublishOutcome  # the old name, kept while in-flight branches merge; use PublishOutcome
 
 
 def _license_text(rel: Release) -> LicenseText | None:

@@ -45,7 +45,6 @@ class GateFinding:
         return f"[{self.gate}] {self.where}: {self.reason}"
 
 
-Finding = GateFinding  # the old name, kept while in-flight branches merge; use GateFinding
 
 
 @dataclass

@@ -10,7 +10,7 @@ import importlib
 #: public name -> the submodule defining it; submodules are imported on first use (validating a
 #: curriculum file needs no consent, params or provenance models built)
 _WHERE = {
-    "Condition": "consent", "ConsentCondition": "consent", "ConsentRecord": "consent", "Decision": "consent",
+    "ConsentCondition": "consent", "ConsentRecord": "consent", "Decision": "consent",
     "PROVENANCE_FIELDS": "curriculum", "CurriculumExample": "curriculum", "ExampleMetadata": "curriculum",
     "Message": "curriculum",
     "Params": "params", "Substrate": "params", "StudyCondition": "params",

@@ -77,7 +77,6 @@ class ConsentCondition(Strict):
     scope: ConditionScope
 
 
-Condition = ConsentCondition  # the old name, kept while other branches merge; use ConsentCondition
 
 
 class Consented(Strict):

@@ -41,7 +41,6 @@ class TrainingExample:
     module: str | None = None  # metadata.module: a stage of an ``order: staged`` condition
 
 
-Example = TrainingExample  # the old name, kept while in-flight branches merge; use TrainingExample
 
 
 @dataclass(frozen=True)
