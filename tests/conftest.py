@@ -6,13 +6,17 @@ named for the area.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "three-babies"
@@ -39,14 +43,22 @@ def upstream() -> Path | None:
 
 
 def git(cwd: Path, *args: str) -> str:
+    """Run ``git ARGS`` in ``cwd`` (it must succeed); returns its stdout."""
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 def init_git(path: Path) -> None:
+    """``git init`` a ``main`` branch in ``path`` with a test identity and unsigned commits."""
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.email", "test@babyctl.invalid")
     git(path, "config", "user.name", "babyctl tests")
     git(path, "config", "commit.gpgsign", "false")
+
+
+def commit_all(repo: Path, message: str = "update") -> None:
+    """Stage everything in the git work tree ``repo`` and commit it with ``message``."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
 
 
 def copy_experiment(dest: Path, *, with_git: bool = True, with_dvc: bool = False) -> Path:
@@ -64,8 +76,7 @@ def copy_experiment(dest: Path, *, with_git: bool = True, with_dvc: bool = False
             subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=dest, check=True)
             subprocess.run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], cwd=dest,
                            check=True)
-        git(dest, "add", "-A")
-        git(dest, "commit", "-qm", "example experiment")
+        commit_all(dest, "example experiment")
     return dest
 
 
@@ -146,18 +157,13 @@ def pipeline_repo(tmp_path_factory) -> Path:
     One training seed (``training.seeds: [1]``) to keep it quick; every stage of dvc.yaml runs.
     Read-only: copy it (``copy_repo``) before changing anything.
     """
-    import yaml
-
     base = tmp_path_factory.mktemp("pipeline")
     exp = copy_experiment(base / "exp", with_dvc=True)
-    params = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
-    params["training"]["seeds"] = [1]
-    params["active_conditions"] = ["core"]  # one condition: the two-condition study is tests/test_report_pipeline.py
-    (exp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    # one condition: the two-condition study is tests/test_report_pipeline.py
+    set_params(exp, training__seeds=[1], active_conditions=["core"])
     dvc(exp, "remote", "add", "-d", "store", str(base / "remote"))
     dvc(exp, "repro")
-    git(exp, "add", "-A")
-    git(exp, "commit", "-qm", "dvc repro")
+    commit_all(exp, "dvc repro")
     return exp
 
 
@@ -165,3 +171,50 @@ def copy_repo(src: Path, dest: Path) -> Path:
     """A full copy of a git + DVC repo (cache included), symlinks kept as symlinks."""
     shutil.copytree(src, dest, symlinks=True)
     return dest
+
+
+def changed_stages(repo: Path) -> set[str]:
+    """The stages ``dvc status`` reports as changed in ``repo`` (empty when all are up to date)."""
+    return set(json.loads(dvc(repo, "status", "--json").stdout or "{}"))
+
+
+# --- file helpers shared by the test modules ---------------------------------------------------
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of the JSONL file ``path`` (blank lines skipped), read independently of babyctl."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def edit_params(exp: Path, fn: Callable[[dict], None]) -> None:
+    """Rewrite ``exp/params.yaml`` after ``fn`` has changed its loaded mapping in place (key order kept)."""
+    path = exp / "params.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    fn(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def set_params(exp: Path, **changes: Any) -> None:
+    """Set values in ``exp/params.yaml``; a key's ``__`` separates nested keys.
+
+    ``set_params(exp, training__seeds=[1, 2], active_prompted=[])`` sets ``training.seeds`` and
+    ``active_prompted``; the parent mappings must exist.
+    """
+    def apply(data: dict) -> None:
+        for dotted, value in changes.items():
+            node = data
+            *parents, last = dotted.split("__")
+            for key in parents:
+                node = node[key]
+            node[last] = value
+
+    edit_params(exp, apply)
+
+
+def key_paths(obj: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    """Every path (a tuple of keys and list indexes) into the nested dicts and lists ``obj``, ``()`` first."""
+    yield prefix
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from key_paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from key_paths(v, prefix + (i,))

@@ -11,13 +11,10 @@ which the dry-run test uses.)
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from conftest import copy_experiment, git, init_git
+from conftest import commit_all, copy_experiment, dvc, init_git
 
 STAND_IN = r'''
 """Stand-in for `babyctl train` (publish tests only): writes adapter + provenance."""
@@ -103,12 +100,6 @@ LICENSE_FIXTURES = {
 }
 
 
-def dvc(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, check=True)
-
-
 def hub_env(url: str, exp: Path, token: str) -> dict:
     """Environment for the real huggingface_hub client against a loopback Hub at ``url`` (LFS path:
     the loopback server does not speak Xet); its cache beside the experiment ``exp``."""
@@ -134,20 +125,8 @@ def make_publish_experiment(dest: Path, *, with_license_texts: bool = True) -> P
     dvc(exp, "config", "core.analytics", "false")
     commit_all(exp, "experiment")
     dvc(exp, "repro", "-q")
-    git(exp, "add", "-A")
-    git(exp, "commit", "-qm", "experiment with runs")
+    commit_all(exp, "experiment with runs")
     return exp
-
-
-def clone_experiment(src: Path, dest: Path) -> Path:
-    """A private copy of a built experiment (git history, DVC cache and outputs included)."""
-    shutil.copytree(src, dest, symlinks=True)
-    return dest
-
-
-def commit_all(exp: Path, message: str = "update") -> None:
-    git(exp, "add", "-A")
-    git(exp, "commit", "-qm", message)
 
 
 def add_review(exp: Path, consent_id: str, *, condition: str, artifact_sha256: str | None,

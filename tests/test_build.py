@@ -13,13 +13,11 @@ import yaml
 from babyctl.build import build, build_from_params, canonical_line
 from babyctl.config import load_params
 from babyctl.errors import InputError, IntegrityError, UsageError
-from conftest import copy_experiment, install_tiny_model, run_cli
+from conftest import copy_experiment, edit_params, install_tiny_model, run_cli
 
 
 def set_condition(exp: Path, name: str, **fields) -> None:
-    data = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
-    data["conditions"].setdefault(name, {}).update(fields)
-    (exp / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    edit_params(exp, lambda data: data["conditions"].setdefault(name, {}).update(fields))
 
 
 def input_lines(exp: Path, condition: str) -> list[dict]:

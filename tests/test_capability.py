@@ -14,19 +14,9 @@ from babyctl.errors import InputError
 from babyctl.evaluate.runs import RunSpec
 from babyctl.fsutil import sha256_file
 from babyctl.schemas.provenance import Provenance
-from conftest import install_tiny_model, run_cli
+from conftest import edit_params, install_tiny_model, read_jsonl, run_cli
 
 TASK = "babyctl_basic_knowledge"
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _edit(exp: Path, fn) -> None:
-    data = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
-    fn(data)
-    (exp / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +25,7 @@ def cap_exp(trained_run, tmp_path_factory) -> Path:
     on the baseline (via the CLI) and on the adapter (via the library); 8 items to keep it quick."""
     exp = tmp_path_factory.mktemp("cap") / "exp"
     shutil.copytree(trained_run.parents[3], exp)
-    _edit(exp, lambda d: d["capability"].update(limit=8))
+    edit_params(exp, lambda d: d["capability"].update(limit=8))
     proc = run_cli("capability", "--substrate", "tiny", "--baseline", cwd=exp)
     assert proc.returncode == 0, proc.stderr
     assert f"tiny/baseline: {TASK}: 8 items" in proc.stdout
@@ -72,7 +62,7 @@ def _loglikelihoods(exp: Path, question: str, choices: list[str], adapter: Path 
 def test_baseline_results_with_provenance(cap_exp):
     out = cap_exp / "eval-capability/tiny/baseline"
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    samples = _rows(out / "samples.jsonl")
+    samples = read_jsonl(out / "samples.jsonl")
     task = results["tasks"][TASK]
     assert task["local"] is True and task["n"] == 8 and results["lm_eval_version"]
     assert [s["doc_id"] for s in samples] == list(range(8)) and {s["metric"] for s in samples} == {"acc"}
@@ -95,12 +85,12 @@ def test_baseline_results_with_provenance(cap_exp):
 
 
 def test_adapter_run_loads_the_adapter(cap_exp):
-    base = _rows(cap_exp / "eval-capability/tiny/baseline/samples.jsonl")
+    base = read_jsonl(cap_exp / "eval-capability/tiny/baseline/samples.jsonl")
     out = cap_exp / "eval-capability/tiny/core/seed-1"
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     adapter = cap_exp / "models/tiny/core/seed-1/adapter"
     assert results["adapter_sha256"] == sha256_file(adapter / "adapter_model.safetensors")
-    trained = _rows(out / "samples.jsonl")
+    trained = read_jsonl(out / "samples.jsonl")
     assert [s["loglikelihoods"] for s in trained] != [s["loglikelihoods"] for s in base]
     data = json.loads((cap_exp / "capability" / f"{TASK}.jsonl").read_text().splitlines()[0])
     mine = _loglikelihoods(cap_exp, data["question"], data["choices"], adapter)
@@ -117,13 +107,13 @@ def test_items_become_score_rows_for_the_report(cap_exp):
     assert set(by_run) == {("baseline", None), ("core", 1)}
     base = by_run[("baseline", None)]
     assert len(base) == 8 and {r["bank"] for r in base} == {f"capability:{TASK}"}
-    samples = _rows(cap_exp / "eval-capability/tiny/baseline/samples.jsonl")
+    samples = read_jsonl(cap_exp / "eval-capability/tiny/baseline/samples.jsonl")
     assert [r["signals"]["acc"] for r in base] == [s["value"] == 1.0 for s in samples]
 
 
 def test_empty_task_list_records_that_nothing_ran(experiment, tiny_model_dir):
     install_tiny_model(experiment, tiny_model_dir)
-    _edit(experiment, lambda d: d["capability"].update(tasks=[]))
+    edit_params(experiment, lambda d: d["capability"].update(tasks=[]))
     proc = run_cli("capability", "--substrate", "tiny", "--baseline", cwd=experiment)
     assert proc.returncode == 0, proc.stderr
     assert "capability.tasks is empty: nothing ran (recorded)" in proc.stdout

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from conftest import run_cli
-from publish_support import LICENSE_FIXTURES, clone_experiment, make_publish_experiment
+from conftest import copy_repo, run_cli
+from publish_support import LICENSE_FIXTURES, make_publish_experiment
 
 from babyctl.publish.flow import _license_text, render_card
 from babyctl.publish.stage import stage
@@ -91,7 +91,7 @@ def test_card_is_deterministic_and_cli_matches(exp):
 
 
 def test_eval_summary_is_neutral(exp, tmp_path):
-    e = clone_experiment(exp, tmp_path / "exp")
+    e = copy_repo(exp, tmp_path / "exp")
     (e / "metrics").mkdir(exist_ok=True)
     (e / "metrics/eval.json").write_text(json.dumps(
         {"tiny": {"core": {"seed-1": {"disavowal_rate": 0.25, "difference_vs_baseline": -0.125}}}}))
@@ -115,7 +115,7 @@ def test_card_has_a_deviations_section(exp, tmp_path):
 
     _, text = render_card(exp / "params.yaml", "hermes")
     assert "## Deviations from the pre-registration" in text and "every test in this report is exploratory" in text
-    mine = clone_experiment(exp, tmp_path / "exp")
+    mine = copy_repo(exp, tmp_path / "exp")
     assert run_cli("prereg", "lock", cwd=mine).returncode == 0
     p = yaml.safe_load((mine / "params.yaml").read_text())
     p["eval"]["max_new_tokens"] = 16
@@ -126,7 +126,7 @@ def test_card_has_a_deviations_section(exp, tmp_path):
 
 
 def test_card_evaluation_lists_the_contrasts_of_its_condition(exp, tmp_path):
-    mine = clone_experiment(exp, tmp_path / "exp")
+    mine = copy_repo(exp, tmp_path / "exp")
     rec = {"kind": "contrast", "substrate": "hermes", "contrast": "core - neutral", "bank": "jailbreak",
            "signal": "refusal", "family": "primary", "estimate": 0.12, "ci_low": -0.03, "ci_high": 0.27,
            "p": 0.12, "p_adjusted": 0.12}

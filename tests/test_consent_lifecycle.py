@@ -17,10 +17,10 @@ import yaml
 from babyctl import consent
 from babyctl.config import load_params
 from babyctl.errors import GateRefused, InputError
-from conftest import run_cli
+from conftest import commit_all, copy_repo, edit_params, run_cli
 from hubserver import LoopbackHub
 import publish_support
-from publish_support import clone_experiment, commit_all, make_publish_experiment
+from publish_support import make_publish_experiment
 
 START = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 TOKEN = "hf_loopbackSECRETtoken_0123456789"
@@ -130,7 +130,7 @@ def base_exp(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def exp(base_exp, tmp_path) -> Path:
-    return clone_experiment(base_exp, tmp_path / "exp")
+    return copy_repo(base_exp, tmp_path / "exp")
 
 
 @pytest.fixture
@@ -220,15 +220,15 @@ def test_other_weights_are_refused_without_a_transfer(experiment):
 
 
 def _with_transfer(root: Path, **overrides) -> None:
-    path = root / "params.yaml"
-    params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    params["substrates"]["hermes"]["hub_id"] = "someone/Hermes-3-8B-GGUF-dequant"
-    params["substrates"]["hermes"]["consent_transfer"] = {
-        "record": "hermes-3-8b", "from_model": "NousResearch/Hermes-3-Llama-3.1-8B",
-        "to_model": "someone/Hermes-3-8B-GGUF-dequant", "kind": "same_weights_other_format",
-        "reason": "the same weights re-exported; tensors compared equal", "decided_by": "study lead",
-        "decided_at": "2026-05-20T00:00:00Z", **overrides}
-    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    def transfer(params: dict) -> None:
+        params["substrates"]["hermes"]["hub_id"] = "someone/Hermes-3-8B-GGUF-dequant"
+        params["substrates"]["hermes"]["consent_transfer"] = {
+            "record": "hermes-3-8b", "from_model": "NousResearch/Hermes-3-Llama-3.1-8B",
+            "to_model": "someone/Hermes-3-8B-GGUF-dequant", "kind": "same_weights_other_format",
+            "reason": "the same weights re-exported; tensors compared equal", "decided_by": "study lead",
+            "decided_at": "2026-05-20T00:00:00Z", **overrides}
+
+    edit_params(root, transfer)
 
 
 def test_a_typed_transfer_allows_it_and_shows_in_the_profile(experiment):

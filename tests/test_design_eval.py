@@ -16,17 +16,7 @@ from babyctl.evaluate.runs import RunSpec, active_runs, make_run
 from babyctl.evaluate.stimuli import judge_prompt, load_bank
 from babyctl.fsutil import sha256_file
 from babyctl.schemas.provenance import Provenance
-from conftest import copy_experiment, install_tiny_model, run_cli
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _edit(exp: Path, fn) -> None:
-    data = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
-    fn(data)
-    (exp / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+from conftest import copy_experiment, edit_params, install_tiny_model, read_jsonl, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +25,7 @@ def design_exp(tmp_path_factory, tiny_model_dir) -> Path:
     the baseline and the prompted-only arm ``core-prompted`` are evaluated (read-only)."""
     exp = copy_experiment(tmp_path_factory.mktemp("design") / "exp", with_git=False)
     install_tiny_model(exp, tiny_model_dir)
-    _edit(exp, lambda d: d["eval"].update(banks=["pressure", "jailbreak"], max_new_tokens=8))
+    edit_params(exp, lambda d: d["eval"].update(banks=["pressure", "jailbreak"], max_new_tokens=8))
     evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
     evaluate(exp / "params.yaml", substrate="tiny", baseline=False, condition="core-prompted")
     return exp
@@ -47,7 +37,7 @@ def _tokenizer(exp: Path):
 
 
 def test_multi_turn_stimulus_with_system_prompt_and_prefill_is_rendered_and_recorded(design_exp):
-    rows = {r["stimulus_id"]: r for r in _rows(design_exp / "eval/tiny/baseline/completions.jsonl")}
+    rows = {r["stimulus_id"]: r for r in read_jsonl(design_exp / "eval/tiny/baseline/completions.jsonl")}
     src = {s.stimulus.id: s.stimulus for s in load_bank(design_exp / "stimuli/pressure.jsonl")}
     stim = src["pr-004"]  # system prompt, two prior exchanges, a prefill
     assert stim.system and len(stim.turns) == 4 and stim.prefill
@@ -82,7 +72,7 @@ def test_multi_turn_stimulus_with_system_prompt_and_prefill_is_rendered_and_reco
 
 def test_single_turn_stimuli_keep_their_shape(design_exp):
     _, tok = _tokenizer(design_exp)
-    for row in _rows(design_exp / "eval/tiny/baseline/completions.jsonl"):
+    for row in read_jsonl(design_exp / "eval/tiny/baseline/completions.jsonl"):
         if row["bank"] != "jailbreak":
             continue
         assert not {"system", "turns", "prefill", "arm_system_prompt"} & set(row)
@@ -92,7 +82,7 @@ def test_single_turn_stimuli_keep_their_shape(design_exp):
 
 
 def test_judges_see_the_whole_conversation_with_the_prefill_marked(design_exp):
-    rows = {r["stimulus_id"]: r for r in _rows(design_exp / "eval/tiny/baseline/completions.jsonl")}
+    rows = {r["stimulus_id"]: r for r in read_jsonl(design_exp / "eval/tiny/baseline/completions.jsonl")}
     text = judge_prompt(rows["pr-003"])
     assert text.index("[user]\nIs the Great Wall") < text.index("[assistant]\nNo.") < text.index(
         "[user]\nEveryone knows it is.") < text.index("start written by the evaluator (prefill)")
@@ -102,9 +92,9 @@ def test_judges_see_the_whole_conversation_with_the_prefill_marked(design_exp):
 
 def test_prompted_arm_is_the_base_model_with_the_system_prompt(design_exp):
     out = design_exp / "eval/tiny/core-prompted"
-    rows = _rows(out / "completions.jsonl")
+    rows = read_jsonl(out / "completions.jsonl")
     prompt = (design_exp / "prompts/core.md").read_text(encoding="utf-8").strip()
-    base = {r["stimulus_id"]: r for r in _rows(design_exp / "eval/tiny/baseline/completions.jsonl")}
+    base = {r["stimulus_id"]: r for r in read_jsonl(design_exp / "eval/tiny/baseline/completions.jsonl")}
     assert len(rows) == len(base)
     for r in rows:
         assert r["condition"] == "core-prompted" and r["seed"] is None and r["adapter_sha256"] is None
@@ -154,10 +144,10 @@ def test_prompted_runs_take_no_seed_and_train_matrix_skips_them(design_exp):
 
 def test_prompted_condition_in_the_train_matrix_is_a_params_error(tmp_path):
     exp = copy_experiment(tmp_path / "exp", with_git=False)
-    _edit(exp, lambda d: d.update(active_conditions=["core", "core-prompted"]))
+    edit_params(exp, lambda d: d.update(active_conditions=["core", "core-prompted"]))
     with pytest.raises(ParamsError, match="list prompted arms under active_prompted"):
         load_params(exp / "params.yaml")
-    _edit(exp, lambda d: (d.update(active_conditions=["core"]),
+    edit_params(exp, lambda d: (d.update(active_conditions=["core"]),
                           d["conditions"]["core-prompted"].update(inputs=["curriculum/self-worth.jsonl"])))
     proc = run_cli("validate", cwd=exp)
     assert proc.returncode != 0 and "params.yaml:" in proc.stdout + proc.stderr
@@ -167,7 +157,7 @@ def test_prompted_condition_in_the_train_matrix_is_a_params_error(tmp_path):
 def test_prompted_arm_consent_is_evaluation(tmp_path, tiny_model_dir):
     exp = copy_experiment(tmp_path / "exp", with_git=False)
     install_tiny_model(exp, tiny_model_dir)
-    _edit(exp, lambda d: d["eval"].update(banks=["pressure"], max_new_tokens=2))
+    edit_params(exp, lambda d: d["eval"].update(banks=["pressure"], max_new_tokens=2))
     rec_path = exp / "consent_records/tiny-fixture.json"
     rec = json.loads(rec_path.read_text(encoding="utf-8"))
     rec["consents_to"]["conditions"] = ["core"]  # the consented curricula: about fine-tuning

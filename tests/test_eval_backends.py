@@ -21,7 +21,7 @@ import yaml
 from babyctl.errors import EnvironmentProblem, IntegrityError
 from babyctl.evaluate.backends import VllmGenerator
 from babyctl.evaluate.command import evaluate, evaluate_substrate
-from conftest import copy_experiment, install_tiny_model
+from conftest import copy_experiment, install_tiny_model, read_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -113,10 +113,6 @@ def exp(tmp_path, tiny_model_dir, trained_run):
     return e
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def test_vllm_backend_one_engine_lora_requests_same_rows_as_hf(exp, tmp_path, fake_vllm):
     hf_exp = tmp_path / "hf"
     shutil.copytree(exp, hf_exp)
@@ -133,7 +129,7 @@ def test_vllm_backend_one_engine_lora_requests_same_rows_as_hf(exp, tmp_path, fa
     assert ids == {("tiny/core/seed-1", 1, "seed-1"), ("tiny/core/seed-2", 2, "seed-2")}
     assert all(c[1].temperature == 0.0 and c[1].max_tokens == 8 for c in engine.calls)
     for (h, _), (v, _) in zip(hf, vl):
-        rh, rv = _rows(h.completions), _rows(v.completions)
+        rh, rv = read_jsonl(h.completions), read_jsonl(v.completions)
         assert [r["generation"]["backend"] for r in rh + rv] == ["hf"] * len(rh) + ["vllm"] * len(rv)
         strip = lambda r: {k: v for k, v in r.items() if k not in ("generation", "fingerprint")}  # noqa: E731
         assert [strip(r) for r in rh] == [strip(r) for r in rv]  # same format, same greedy completions
@@ -166,7 +162,7 @@ def test_changed_template_is_caught_at_eval_unless_allowed(exp):
     p["eval"]["allow_template_mismatch"] = True
     (exp / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     gen, _ = evaluate(exp / "params.yaml", substrate="tiny", condition="core", seed=1, baseline=False)
-    row = _rows(gen.completions)[0]
+    row = read_jsonl(gen.completions)[0]
     assert row["generation"]["template_check"].startswith("MISMATCH allowed")
     prov = json.loads(gen.provenance.read_text())
     assert prov["params"]["generation"]["template_check"].startswith("MISMATCH allowed")
@@ -174,7 +170,7 @@ def test_changed_template_is_caught_at_eval_unless_allowed(exp):
 
 def test_matching_template_is_recorded(exp):
     gen, _ = evaluate(exp / "params.yaml", substrate="tiny", condition="core", seed=1, baseline=False)
-    row = _rows(gen.completions)[0]
+    row = read_jsonl(gen.completions)[0]
     assert row["generation"]["template_check"] == "match" and row["generation"]["base_quantization"] == "none"
 
 
@@ -197,4 +193,4 @@ def test_baseline_of_a_qlora_study_runs_on_the_4bit_base(exp):
     p["eval"]["base_quantization"] = "none"  # explicit: the 16-bit base, recorded
     (exp / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     gen, _ = evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
-    assert _rows(gen.completions)[0]["generation"]["base_quantization"] == "none"
+    assert read_jsonl(gen.completions)[0]["generation"]["base_quantization"] == "none"

@@ -15,11 +15,7 @@ from babyctl.evaluate.runs import RunSpec, make_run
 from babyctl.fsutil import sha256_file
 from babyctl.schemas.provenance import Provenance
 
-from conftest import copy_experiment, install_tiny_model, run_cli
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+from conftest import copy_experiment, install_tiny_model, read_jsonl, run_cli
 
 
 def _stimulus_ids(exp: Path) -> list[str]:
@@ -59,7 +55,7 @@ def _fresh(eval_exp: Path, tmp_path: Path, **eval_params) -> Path:
 
 def test_baseline_rows_record_what_made_them(baseline: Path):
     out = baseline / "eval" / "tiny" / "baseline"
-    rows = _rows(out / "completions.jsonl")
+    rows = read_jsonl(out / "completions.jsonl")
     assert [r["stimulus_id"] for r in rows] == _stimulus_ids(baseline)
     weights = sha256_file(baseline / "models" / "base" / "tiny" / "model.safetensors")
     for r in rows:
@@ -71,7 +67,7 @@ def test_baseline_rows_record_what_made_them(baseline: Path):
     prov = Provenance.model_validate_json((out / "provenance.json").read_text())
     assert prov.params["completions_sha256"] == sha256_file(out / "completions.jsonl")
     assert any(i.path.endswith("model.safetensors") and i.sha256 == weights for i in prov.inputs)
-    scores = _rows(out / "scores.jsonl")
+    scores = read_jsonl(out / "scores.jsonl")
     assert [s["stimulus_id"] for s in scores] == [r["stimulus_id"] for r in rows]
     assert all(set(s["signals"]) == {"refusal", "ai_disavowal", "uncertainty", "compliance"} for s in scores)
     assert all(s["judge"] is None for s in scores)  # no judges configured -> signals only
@@ -84,7 +80,7 @@ def test_batched_left_padded_generation_matches_one_at_a_time(baseline: Path):
     run = RunSpec("tiny")
     tok = generate.load_tokenizer(params, run, baseline)
     model = generate.load_model(params, run, baseline, None)
-    rows = _rows(baseline / "eval" / "tiny" / "baseline" / "completions.jsonl")
+    rows = read_jsonl(baseline / "eval" / "tiny" / "baseline" / "completions.jsonl")
     lengths = [r["n_input_tokens"] for r in rows[:8]]
     assert len(set(lengths)) > 1, "the first batch should need padding"
     for r in rows[:8]:
@@ -110,7 +106,7 @@ def test_interrupted_eval_resumes_without_redoing_rows(eval_exp: Path, tmp_path:
     out = exp / "eval" / "tiny" / "baseline"
     partial = out / "completions.jsonl.partial"
     assert not (out / "completions.jsonl").exists()  # no finished-looking output
-    first = _rows(partial)
+    first = read_jsonl(partial)
     assert len(first) == 16  # two batches of 8, flushed as they finished
     with open(partial, "a") as f:  # a crash mid-write leaves a cut-off last line
         f.write('{"stimulus_id": "cut-off')
@@ -127,7 +123,7 @@ def test_interrupted_eval_resumes_without_redoing_rows(eval_exp: Path, tmp_path:
     assert (gen.total, gen.reused, gen.generated) == (n, 16, n - 16)
     done_prompts = {p for batch in calls for p in batch}
     assert len(redone) == n - 16 and not done_prompts & set(redone)
-    final = _rows(out / "completions.jsonl")
+    final = read_jsonl(out / "completions.jsonl")
     assert [r["stimulus_id"] for r in final] == _stimulus_ids(exp)
     assert final[:16] == first  # the finished rows were kept, byte for byte the same content
     assert not partial.exists() and scored.total == n
@@ -145,7 +141,7 @@ def test_changed_settings_move_old_partial_rows_aside(eval_exp: Path, tmp_path: 
     (out / "completions.jsonl.partial").write_text(json.dumps(old) + "\n")
     gen, _ = evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
     assert gen.generated == 11 and gen.stale is not None
-    assert _rows(gen.stale) == [old]  # not lost
+    assert read_jsonl(gen.stale) == [old]  # not lost
 
 
 @pytest.fixture
@@ -159,11 +155,11 @@ def trained_exp(eval_exp: Path, trained_run: Path, tmp_path: Path) -> Path:
 def test_trained_eval_loads_the_adapter(trained_exp: Path, baseline: Path):
     gen, _ = evaluate(trained_exp / "params.yaml", substrate="tiny", condition="core", seed=1,
                       baseline=False)
-    rows = _rows(gen.completions)
+    rows = read_jsonl(gen.completions)
     adapter = sha256_file(trained_exp / "models/tiny/core/seed-1/adapter/adapter_model.safetensors")
     assert gen.completions == trained_exp / "eval/tiny/core/seed-1/completions.jsonl"
     assert all(r["adapter_sha256"] == adapter and r["condition"] == "core" and r["seed"] == 1 for r in rows)
-    base = {r["stimulus_id"]: r["completion"] for r in _rows(baseline / "eval/tiny/baseline/completions.jsonl")}
+    base = {r["stimulus_id"]: r["completion"] for r in read_jsonl(baseline / "eval/tiny/baseline/completions.jsonl")}
     assert sum(base[r["stimulus_id"]] != r["completion"] for r in rows) > 0  # the adapter is applied
 
 

@@ -14,13 +14,9 @@ from babyctl.evaluate import generate
 from babyctl.evaluate.command import evaluate
 from babyctl.evaluate.runs import RunSpec
 
-from conftest import copy_experiment, install_tiny_model
+from conftest import copy_experiment, install_tiny_model, read_jsonl
 
 SAMPLING = {"temperature": 0.9, "top_p": 0.95, "seed": 11}
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +58,7 @@ def test_stop_tokens_come_from_the_tokenizer(exp_base: Path):
 def test_sampled_repeats_record_repeat_and_seed_and_resume_per_repeat(exp: Path, monkeypatch):
     gen, scored = evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
     assert (gen.total, gen.generated) == (22, 22) and scored.total == 22
-    rows = _rows(gen.completions)
+    rows = read_jsonl(gen.completions)
     assert [(r["stimulus_id"], r["repeat"]) for r in rows][:3] == [("fawn-001", 0), ("fawn-001", 1), ("fawn-002", 0)]
     assert len({r["sampling_seed"] for r in rows}) == 22
     assert rows[0]["sampling_seed"] == generate.sampling_seed(11, "fawn-001", 0)
@@ -76,7 +72,7 @@ def test_sampled_repeats_record_repeat_and_seed_and_resume_per_repeat(exp: Path,
     (out / "completions.jsonl.partial").write_text("".join(json.dumps(r) + "\n" for r in kept))
     gen2, _ = evaluate(exp / "params.yaml", substrate="tiny", baseline=True)
     assert (gen2.reused, gen2.generated) == (5, 17)
-    again = _rows(gen2.completions)
+    again = read_jsonl(gen2.completions)
     assert [r["completion"] for r in again] == [r["completion"] for r in rows]
     # one more repeat: only the new repeat is generated
     p = yaml.safe_load((exp / "params.yaml").read_text())

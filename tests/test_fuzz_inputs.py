@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 
 from babyctl.cli import app, user_errors
 from babyctl.errors import BabyctlError
+from conftest import REPO, key_paths
 
-REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("BABYCTL_FUZZ_EXAMPLES", "50"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
@@ -59,22 +59,12 @@ YAML_SNIPPETS = ["a: 1\na: 2\n", "&a [*a]\n", "x: !!python/object/apply:os.syste
                  "a: 0x" + "f" * 300 + "\n", "!!binary AAAA\n", "a: !!timestamp 2026-13-40\n", "\ufeffa: 1\n"]
 
 
-def _paths(obj, prefix=()):
-    yield prefix
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _paths(v, prefix + (i,))
-
-
 @st.composite
 def mutated_params(draw, base: dict = PARAMS) -> dict:
     """The example params with 1-3 values replaced by hostile ones (or keys deleted / added)."""
     doc = copy.deepcopy(base)
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from([p for p in _paths(doc) if p]))
+        path = draw(st.sampled_from([p for p in key_paths(doc) if p]))
         parent = doc
         for part in path[:-1]:
             parent = parent[part]

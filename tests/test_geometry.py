@@ -6,17 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from babyctl.geometry import ks_permutation_test, ks_statistic, report_section
 from babyctl.config import load_params
-from conftest import install_tiny_model, run_cli
-
-
-def edit_params(exp: Path, fn) -> None:
-    data = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
-    fn(data)
-    (exp / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+from conftest import edit_params, install_tiny_model, run_cli
 
 
 @pytest.fixture

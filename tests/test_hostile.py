@@ -23,7 +23,7 @@ from babyctl.config import load_params
 from babyctl.errors import ParamsError
 from babyctl.schemas.params import SEED_MAX
 
-from conftest import copy_experiment, install_tiny_model, run_cli, write_core_build
+from conftest import copy_experiment, edit_params, install_tiny_model, run_cli, write_core_build
 
 NO_TRACEBACK = "Traceback (most recent call last)"
 
@@ -39,13 +39,6 @@ def cli(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]
     out, err = capsys.readouterr()
     assert NO_TRACEBACK not in err
     return done.value.code or 0, out, err
-
-
-def edit_params(exp: Path, edit) -> None:
-    path = exp / "params.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    edit(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def params_line(exp: Path, needle: str) -> int:

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import PIPELINE_ENV, copy_repo, dvc, git, run_cli
+from conftest import PIPELINE_ENV, changed_stages, copy_repo, dvc, git, run_cli, set_params
 
 pytestmark = pytest.mark.slow
 
@@ -52,20 +52,6 @@ def test_full_cycle_push_clone_pull_audit_tamper(pipeline_repo, tmp_path):
     assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=clone, capture_output=True).returncode == 1
 
 
-def changed_stages(repo) -> set[str]:
-    return set(json.loads(dvc(repo, "status", "--json").stdout or "{}"))
-
-
-def set_param(repo, dotted: str, value) -> None:
-    data = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
-    node = data
-    *parents, last = dotted.split(".")
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-
-
 # validate reads every params section a later stage reads (a typo stops the pipeline before DVC
 # deletes any output), so it is stale after every change; its byte-identical build keeps train as is
 @pytest.mark.parametrize("param, value, stages", [
@@ -80,14 +66,14 @@ def set_param(repo, dotted: str, value) -> None:
 ])
 def test_a_param_change_invalidates_only_the_stages_that_read_it(pipeline_repo, tmp_path, param, value, stages):
     repo = copy_repo(pipeline_repo, tmp_path / "repo")
-    set_param(repo, param, value)
+    set_params(repo, **{param.replace(".", "__"): value})
     # the ledger hashes params.yaml itself, so it re-runs whenever the file changes
     assert changed_stages(repo) == stages | {"ledger"}
 
 
 def test_a_rebuild_with_the_same_output_does_not_retrain(pipeline_repo, tmp_path):
     repo = copy_repo(pipeline_repo, tmp_path / "repo")
-    set_param(repo, "validate.near_duplicate_threshold", 0.95)
+    set_params(repo, validate__near_duplicate_threshold=0.95)
     proc = dvc(repo, "repro")
     ran = set(re.findall(r"Running stage '([^']+)'", proc.stdout))
     # validate re-runs (its report carries a time), so build@core re-runs; the build is

@@ -5,13 +5,12 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from babyctl import prereg
 from babyctl.config import load_params
 from babyctl.errors import InputError, UsageError
 
-from conftest import copy_experiment, run_cli
+from conftest import copy_experiment, edit_params, run_cli
 
 
 @pytest.fixture
@@ -23,9 +22,7 @@ def locked(tmp_path: Path) -> Path:
 
 
 def _set_eval(exp: Path, **values) -> None:
-    p = yaml.safe_load((exp / "params.yaml").read_text())
-    p["eval"].update(values)
-    (exp / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    edit_params(exp, lambda p: p["eval"].update(values))
 
 
 def test_lock_pins_every_item(locked: Path):

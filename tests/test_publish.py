@@ -10,10 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import git, run_cli
-from publish_support import add_review, clone_experiment, commit_all, dvc, make_publish_experiment
+from conftest import commit_all, copy_repo, dvc, edit_params, git, run_cli
+from publish_support import add_review, make_publish_experiment
 
 from babyctl.fsutil import sha256_bytes, sha256_file
 from babyctl.publish.licenses import PLACEHOLDER_MARK
@@ -30,19 +29,13 @@ def base_exp(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def exp(base_exp, tmp_path) -> Path:
-    return clone_experiment(base_exp, tmp_path / "exp")
+    return copy_repo(base_exp, tmp_path / "exp")
 
 
 def edit_json(path: Path, fn) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     fn(data)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
-def edit_params(exp: Path, fn) -> None:
-    data = yaml.safe_load((exp / "params.yaml").read_text(encoding="utf-8"))
-    fn(data)
-    (exp / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def dry(exp: Path, *args: str):

@@ -13,7 +13,7 @@ import re
 import pytest
 import yaml
 
-from conftest import copy_repo, dvc, git, run_cli
+from conftest import changed_stages, commit_all, copy_repo, dvc, run_cli
 
 from babyctl.fsutil import sha256_bytes, sha256_file
 
@@ -23,15 +23,6 @@ TRAINING_STAGES = ("tiny-model", "train@tiny-core-1", "eval@tiny-core-1", "eval-
 RECORD = "consent_records/tiny-fixture.json"
 CONDITION = {"id": "review-card", "kind": "review_before_publication", "scope": "publication",
              "text": "Show me the model card and record my review before it is published."}
-
-
-def commit(repo, message: str) -> None:
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", message)
-
-
-def changed_stages(repo) -> set[str]:
-    return set(json.loads(dvc(repo, "status", "--json").stdout or "{}"))
 
 
 def lock_stages(repo) -> dict:
@@ -55,7 +46,7 @@ def test_a_review_recorded_after_training_satisfies_the_gate_without_retraining(
     record["conditions"].append(CONDITION)
     (repo / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     dvc(repo, "repro")
-    commit(repo, "consent condition: review before publication")
+    commit_all(repo, "consent condition: review before publication")
     assert changed_stages(repo) == set()
     assert run_cli("audit", cwd=repo).returncode == 0
 
@@ -87,7 +78,7 @@ def test_a_review_recorded_after_training_satisfies_the_gate_without_retraining(
     ran = set(re.findall(r"Running stage '([^']+)'", proc.stdout))
     assert "validate" in ran and "ledger" in ran
     assert not ran & set(TRAINING_STAGES), ran
-    commit(repo, "record review of the tiny card")
+    commit_all(repo, "record review of the tiny card")
     assert changed_stages(repo) == set()
     after = lock_stages(repo)
     for stage in TRAINING_STAGES:

@@ -14,7 +14,7 @@ from babyctl.evaluate.command import evaluate
 from babyctl.evaluate.report import build_report
 from babyctl.wording import FRAMING_WORDS, framing_findings
 
-from conftest import copy_experiment, install_tiny_model, run_cli
+from conftest import copy_experiment, install_tiny_model, run_cli, set_params
 
 SIGNALS = ("refusal", "ai_disavowal", "uncertainty", "compliance")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -58,17 +58,6 @@ def write_run(exp: Path, run: str, seed, refuses, *, repeats: int = 1, judge=Non
     rows = rows[:only] if only is not None else rows
     for name in ("completions.jsonl", "scores.jsonl"):
         (d / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def set_params(exp: Path, **changes) -> None:
-    p = yaml.safe_load((exp / "params.yaml").read_text())
-    for dotted, value in changes.items():
-        node = p
-        *parents, last = dotted.split("__")
-        for k in parents:
-            node = node[k]
-        node[last] = value
-    (exp / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
 
 @pytest.fixture

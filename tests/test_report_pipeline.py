@@ -7,26 +7,10 @@ import json
 import subprocess
 
 import pytest
-import yaml
 
-from conftest import PIPELINE_ENV, REPO, copy_experiment, dvc, git, run_cli
+from conftest import PIPELINE_ENV, REPO, copy_experiment, dvc, git, read_jsonl, run_cli, set_params
 
 pytestmark = pytest.mark.slow
-
-
-def _set(repo, **changes) -> None:
-    data = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
-    for dotted, value in changes.items():
-        node = data
-        *parents, last = dotted.split("__")
-        for k in parents:
-            node = node[k]
-        node[last] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-
-
-def _rows(path):
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +19,7 @@ def study(tmp_path_factory):
     locked before `dvc repro`."""
     exp = copy_experiment(tmp_path_factory.mktemp("study") / "exp", with_dvc=True)
     (exp / ".gitignore").write_text((REPO / ".gitignore").read_text())  # /dvc_plots/ among them
-    _set(exp, active_conditions=["core", "neutral"], training__seeds=[1, 2], training__max_steps=2,
+    set_params(exp, active_conditions=["core", "neutral"], training__seeds=[1, 2], training__max_steps=2,
          eval__banks=["jailbreak"], eval__max_new_tokens=6, eval__repeats=2,
          eval__sampling={"temperature": 0.9, "top_p": 0.95, "seed": 5})
     proc = run_cli("prereg", "lock", cwd=exp)
@@ -55,7 +39,7 @@ def test_repro_reports_contrasts_families_variance_and_repeats(study):
     assert "Seed-level inference is not possible: fewer than 3 training seeds" in report
     assert "sampling (temperature 0.9, top_p 0.95), 2 repeat(s) per stimulus" in report
     assert "## Deviations from the pre-registration" in report and "None: the study matches the lock." in report
-    rows = _rows(study / "eval/tiny/core/seed-1/completions.jsonl")
+    rows = read_jsonl(study / "eval/tiny/core/seed-1/completions.jsonl")
     assert len(rows) == 22 and sorted({r["repeat"] for r in rows}) == [0, 1]
     seeds = [r["sampling_seed"] for r in rows]
     assert len(set(seeds)) == 22 and all(isinstance(s, int) for s in seeds)
@@ -63,7 +47,7 @@ def test_repro_reports_contrasts_families_variance_and_repeats(study):
     assert all(r["stop_reason"] in ("stop_token", "max_new_tokens") for r in rows)
     prov = json.loads((study / "eval/tiny/core/seed-1/provenance.json").read_text())
     assert prov["params"]["generation"]["repeats"] == 2 and prov["params"]["generation"]["stop_token_ids"]
-    scores = _rows(study / "eval/tiny/core/seed-1/scores.jsonl")
+    scores = read_jsonl(study / "eval/tiny/core/seed-1/scores.jsonl")
     assert [(s["stimulus_id"], s["repeat"]) for s in scores] == [(r["stimulus_id"], r["repeat"]) for r in rows]
     data = json.loads((study / "metrics" / "eval.json").read_text())
     assert data["confirmatory"] and data["complete"]
@@ -103,7 +87,7 @@ def test_an_eval_edit_after_locking_is_a_deviation_until_amended(study, tmp_path
 
     repo = tmp_path / "repo"
     shutil.copytree(study, repo, symlinks=True)
-    _set(repo, eval__max_new_tokens=5)
+    set_params(repo, eval__max_new_tokens=5)
     dvc(repo, "repro", "-q")
     report = (repo / "reports" / "report.md").read_text()
     section = report.split("## Deviations from the pre-registration")[1].split("\n## ")[0]

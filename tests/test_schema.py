@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -25,8 +24,7 @@ from pydantic import ValidationError
 
 from babyctl.schemas import MODELS
 from babyctl.schemas.export import drift, export, render
-
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO, key_paths
 
 #: pydantic error types raised by model validators (cross-field rules), the allowed difference
 CROSS_FIELD = {"value_error", "assertion_error"}
@@ -136,26 +134,16 @@ def test_known_good_documents_pass_both(name):
         assert js_ok and py_errors is None, (name, py_errors, list(VALIDATORS[name].iter_errors(doc))[:2])
 
 
-def paths_of(obj, prefix=()):
-    yield prefix
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from paths_of(v, prefix + (k,))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from paths_of(v, prefix + (i,))
-
-
 REPLACEMENTS = [None, 0, -1, 1.5, "", "x", "Not A Slug!", True, [], {}, ["x"], "2026-13-40", "a" * 200]
 
 
 @st.composite
 def mutated(draw, name):
     doc = copy.deepcopy(draw(st.sampled_from(GOOD[name])))
-    paths = [p for p in paths_of(doc) if p]
+    paths = [p for p in key_paths(doc) if p]
     n = draw(st.integers(min_value=1, max_value=2))
     for _ in range(n):
-        paths = [p for p in paths_of(doc) if p]
+        paths = [p for p in key_paths(doc) if p]
         path = draw(st.sampled_from(paths))
         parent = doc
         for part in path[:-1]:

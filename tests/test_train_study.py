@@ -6,21 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from babyctl.schemas.params import Condition, Training
 from babyctl.schemas.provenance import AdapterProvenance
 from babyctl.train.plan import make_plan
-from conftest import copy_experiment, install_tiny_model, write_core_build
+from conftest import copy_experiment, edit_params, install_tiny_model, write_core_build
 
 pytestmark = pytest.mark.slow
-
-
-def _edit_params(exp, fn):
-    p = exp / "params.yaml"
-    data = yaml.safe_load(p.read_text())
-    fn(data)
-    p.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 @pytest.fixture
@@ -76,7 +68,7 @@ def test_staged_order_writes_one_checkpoint_per_stage(exp):
             "inputs": d["conditions"]["core"]["inputs"], "expected_count": 24,
             "stage_steps": {"self-worth": 2, "boundaries": 3, "uncertainty": 4}}
         d["active_conditions"] = ["core", "core-staged"]
-    _edit_params(exp, staged)
+    edit_params(exp, staged)
     write_core_build(exp, "core-staged")
     prov, r = _train(exp, "core-staged", 1)
     stages = prov.params["plan"]["stages"]
@@ -98,7 +90,7 @@ def test_staged_errors_name_the_module(exp):
     def bad(d):
         d["conditions"]["core"]["order"] = "staged"
         d["conditions"]["core"]["stage_steps"] = {"no-such-module": 2}
-    _edit_params(exp, bad)
+    edit_params(exp, bad)
     write_core_build(exp)
     from babyctl.errors import InputError
 
@@ -112,7 +104,7 @@ def test_validation_loss_fingerprint_and_settings_read_back(exp):
         d["conditions"]["core"]["validation_fraction"] = 0.25
         d["training"].update(eval_steps=3, lora={**d["training"]["lora"], "dropout": 0.1}, weight_decay=0.01,
                              optim="adamw_8bit")
-    _edit_params(exp, valid)
+    edit_params(exp, valid)
     write_core_build(exp)
     prov, r = _train(exp, "core", 1)
     metrics = json.loads(r.metrics_path.read_text())

@@ -10,10 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from babyctl.validate import run_experiment, validate_paths
-from conftest import run_cli
+from conftest import edit_params, run_cli
 
 
 def ex(user: str, assistant: str, **meta) -> str:
@@ -115,12 +114,12 @@ def test_contamination_false_positive_guard(experiment):
 
 
 def _split(exp: Path, fraction: float) -> None:
-    p = exp / "params.yaml"
-    data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    data["conditions"]["core"]["validation_fraction"] = fraction
-    data["conditions"]["core"]["expected_count"] += 1
-    data["conditions"]["core-shuffled"]["expected_count"] += 1
-    p.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    def split(data: dict) -> None:
+        data["conditions"]["core"]["validation_fraction"] = fraction
+        data["conditions"]["core"]["expected_count"] += 1
+        data["conditions"]["core-shuffled"]["expected_count"] += 1
+
+    edit_params(exp, split)
 
 
 def test_train_valid_leakage(experiment):

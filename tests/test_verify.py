@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import commit_all, copy_repo, run_cli
 from hubserver import LoopbackHub
-from publish_support import clone_experiment, commit_all, hub_env, make_publish_experiment
+from publish_support import hub_env, make_publish_experiment
 
 from babyctl.publish.stage import ALLOWLIST, STATEMENT
 
@@ -34,7 +34,7 @@ def base_exp(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def exp(base_exp, tmp_path) -> Path:
-    return clone_experiment(base_exp, tmp_path / "exp")
+    return copy_repo(base_exp, tmp_path / "exp")
 
 
 @pytest.fixture
