@@ -98,8 +98,8 @@ def experiment():
     """A fresh copy of the example experiment inside a private folder; yields (exp, outside)."""
     with tempfile.TemporaryDirectory(prefix="babyctl-fuzz-") as base:
         base = Path(base)
-        exp = base / "exp"
-        exp.mkdir()
+        exp = base / "study" / "exp"  # two levels down: ".." and "../.." stay inside this private folder
+        exp.mkdir(parents=True)
         for name in EXPERIMENT:
             src = REPO / name
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, exp / name)
