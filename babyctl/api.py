@@ -231,7 +231,7 @@ def export_merged(study: StudyLike, *, substrate: str, condition: str, seed: int
     safetensors plus provenance.json (``babyctl export --merged``); returns the folder written.
 
     The adapter is checked against its provenance first, as :func:`evaluate_run` does. ``out``
-    defaults to ``study.export_dir`` (``exports/<S>/<C>/seed-<N>-merged``); ``dtype`` is bfloat16,
+    defaults to :func:`babyctl.study.export_dir` of the run; ``dtype`` is bfloat16,
     float16 or float32.
     """
     from .export import export_merged as _export

@@ -54,7 +54,7 @@ class LocalTask:
 @dataclass
 class CapabilityResult:
     """One run's capability check: its results folder, per task the metrics and item count, whether
-    any task ran (``capability.tasks`` may be empty), and the run's label (``tiny/core/seed-1``)."""
+    any task ran (``capability.tasks`` may be empty), and the run's label (:func:`babyctl.study.run_label`)."""
 
     out_dir: Path
     tasks: dict
