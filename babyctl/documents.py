@@ -95,6 +95,10 @@ class _DuplicateKey(ValueError):
     pass
 
 
+class DuplicateKeyError(InputError):
+    """A JSON object holds one key twice (message: ``BC106 duplicate key ...``)."""
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
@@ -165,8 +169,8 @@ def loads(text: str | bytes, path: str | Path | None = None, *, line: int = 1, w
     offset, key, first = find_duplicate_key(text) or (0, "?", 0)
     (ln, col), (ln0, col0) = _position(text, offset), _position(text, first)
     where = f"col {col0}" if ln0 == ln else f"line {line + ln0 - 1}, col {col0}"
-    raise InputError(f"{DUPLICATE_KEY_CODE} duplicate key {json.dumps(key)} (first at {where}); JSON readers "
-                     "would keep the last value", path=path, line=line + ln - 1, col=col)
+    raise DuplicateKeyError(f"{DUPLICATE_KEY_CODE} duplicate key {json.dumps(key)} (first at {where}); JSON "
+                            "readers would keep the last value", path=path, line=line + ln - 1, col=col)
 
 
 def read_json(path: str | Path, what: str, hint: str = "", error: type[InputError] = InputError) -> Any:

@@ -1,8 +1,24 @@
-"""The legacy stimulus layout, read in one place for ``babyctl validate`` and ``babyctl migrate``."""
+"""Legacy files read leniently, in one place: the stimulus layout (for ``babyctl validate`` and
+``babyctl migrate``) and JSONL whose broken lines a migration skips."""
 from __future__ import annotations
 
 import json
 import re
+from typing import Iterator
+
+from ..documents import jsonl_lines
+
+
+def json_objects(text: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each JSONL line of ``text`` that is a JSON object; other lines
+    (not JSON, nested too deeply, not an object) are skipped: legacy input is read, not judged."""
+    for no, line in jsonl_lines(text):
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            yield no, obj
 
 
 def legacy_items(text: str) -> list[tuple[str, int | None, dict]]:

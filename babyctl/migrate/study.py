@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-from ..documents import jsonl_lines
 from . import safe
-from .legacy import legacy_items
+from .legacy import json_objects, legacy_items
 
 #: metadata keys that play one role, by role
 ROLES = {
@@ -140,12 +139,8 @@ def _read_curriculum(legacy: Path, report: StudyReport) -> dict[str, list[Exampl
             report.add("S230", rel, first, f"mixed line endings inside one file: {crlf} CRLF and {lf} LF lines",
                        crlf=crlf, lf=lf)
         rows = []
-        for no, line in jsonl_lines(raw.decode("utf-8", errors="replace")):
-            try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(obj, dict) and "messages" in obj:
+        for no, obj in json_objects(raw.decode("utf-8", errors="replace")):
+            if "messages" in obj:
                 meta = obj.get("metadata")
                 rows.append(Example(rel, no, _key(obj["messages"]), meta if isinstance(meta, dict) else None))
         out[rel] = rows
@@ -454,13 +449,7 @@ def _stimuli(legacy: Path, report: StudyReport) -> dict:
         if text is None:
             continue
         if f.suffix == ".jsonl":  # one item per line
-            for no, line in jsonl_lines(text):
-                try:
-                    obj = json.loads(line)
-                except (ValueError, RecursionError):
-                    continue
-                if isinstance(obj, dict):
-                    items.append((rel, no, obj))
+            items += [(rel, no, obj) for no, obj in json_objects(text)]
             continue
         items += [(rel, no, it) for _, no, it in legacy_items(text)]
     if not items:
@@ -560,14 +549,7 @@ def runs(legacy: Path, report: StudyReport, consent: list[dict], substrate_of) -
         text = _text(legacy, rel, report)
         if text is None:
             continue
-        rows = []
-        for _, line in jsonl_lines(text):
-            try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(obj, dict):
-                rows.append(obj)
+        rows = [obj for _, obj in json_objects(text)]
         models = Counter(str(r.get("model")) for r in rows)
         model = models.most_common(1)[0][0] if models else Path(rel).stem
         hf = next((r.get("model_hf") or r.get("hf_name") for r in rows if r.get("model_hf") or r.get("hf_name")), None)

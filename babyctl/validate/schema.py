@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..documents import DUPLICATE_KEY_CODE, Problem, error_message, loads
+from ..documents import DUPLICATE_KEY_CODE, DuplicateKeyError, Problem, error_message, loads
 from ..errors import InputError
 from ..locate import locate_json
 
@@ -16,11 +16,10 @@ def json_problems(text: str) -> list[Problem]:
     strict reader's verdict (:func:`babyctl.documents.loads`)."""
     try:
         loads(text)
+    except DuplicateKeyError as e:
+        return [Problem(e.line or 1, e.col or 1, DUPLICATE_KEY_CODE, e.message.removeprefix(DUPLICATE_KEY_CODE + " "))]
     except InputError as e:
-        code, _, message = e.message.partition(" ")
-        if code != DUPLICATE_KEY_CODE:
-            code, message = "BC101", e.message
-        return [Problem(e.line or 1, e.col or 1, code, message)]
+        return [Problem(e.line or 1, e.col or 1, "BC101", e.message)]
     return []
 
 

@@ -35,7 +35,7 @@ def parse_params(src: Source) -> tuple[object | None, list[Finding]]:
 
     if not src.decodable:  # the loader's findings say why
         return None, []
-    params, problems = parse_params(src.text() if src.data.strip() else "")
+    params, problems = parse_params(src.text())
     return params, [finding(src.display, p.line, p.col, p.code, p.message) for p in problems]
 
 
